@@ -1,0 +1,25 @@
+# One command each: `make demo` and `make test` set up .venv when missing (tools/setup_env.sh;
+# the first run compiles mmcv's ops, ~18 min on 2 cores, later runs reuse the cached wheel).
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD ?= 1
+
+.PHONY: env test test-fast demo benchmark lint
+
+env:
+	VENV=$(VENV) bash tools/setup_env.sh
+
+test: env
+	$(PYTHON) -m pytest tests
+
+test-fast: env
+	$(PYTHON) -m pytest tests -m "not slow"
+
+demo: env
+	$(PYTHON) tools/demo.py
+
+benchmark: env
+	$(PYTHON) tools/analysis/benchmark_relation.py
+
+lint: env
+	$(VENV)/bin/ruff check mmseg_rga tools tests

@@ -1,0 +1,19 @@
+"""RGA models. Importing this module registers them into ``mmseg.registry.MODELS``."""
+from mmseg.registry import MODELS
+
+from .convert import convert_official_rga
+from .fixed_size import FixedSizePool
+from .heads import (RGAASPPHead, RGADepthwiseSeparableASPPHead, RGAFCNHead, RGAHeadMixin,
+                    RGAPSPHead, rga_head)
+from .necks import RGANeck
+from .relation import relation_embedding
+from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
+
+MODELS.register_module(module=RGABlock)
+
+__all__ = [
+    'RGAASPPHead', 'RGADepthwiseSeparableASPPHead', 'RGAFCNHead', 'RGAHeadMixin', 'RGAPSPHead',
+    'RGANeck', 'rga_head',
+    'ChannelRGA', 'FixedSizePool', 'RGABlock', 'RelationAwareGate', 'SpatialRGA',
+    'convert_official_rga', 'relation_embedding'
+]

@@ -1,0 +1,59 @@
+"""The relation embedding of RGA, computed without the (N x N) relation matrix.
+
+For M graph nodes with d-dim embeddings theta, phi (B, d, M) the relation matrix is
+R = theta^T phi (M x M), R(i, j) = theta_i . phi_j, and node i is described by its relation vector
+r_i = [R(i, :), R(:, i)] (2M values, its row first, then its column). RGA embeds r_i with a
+bias-free 1x1 conv W = [W_row | W_col] (K x 2M):
+
+    W r_i = W_row R(i, :)^T + W_col R(:, i)
+    =>  E = W_row R^T + W_col R = (W_row phi^T) theta + (W_col theta^T) phi        (K x M)
+
+The right-hand side costs 4*K*M*d multiply-adds and O(K*d + K*M) memory, against M^2*d + 2*K*M^2
+and O(M^2) for materializing R (and 2*M^2 for its stacked form). :func:`relation_embedding`
+picks the cheaper order from the shapes. No mmseg import here: this is the math only.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+
+def relation_costs(num_nodes: int, embed_dim: int, out_dim: int) -> Tuple[int, int]:
+    """Multiply-adds of the factored and the materialized orders (per sample).
+
+    Returns:
+        (factored, materialized): 4*K*M*d and M^2*d + 2*K*M^2.
+    """
+    m, d, k = num_nodes, embed_dim, out_dim
+    return 4 * k * m * d, m * m * d + 2 * k * m * m
+
+
+def relation_embedding(theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
+    """Embed every node's relation vector [R(i,:), R(:,i)] with a linear map.
+
+    Args:
+        theta: (B, d, M) embeddings of the M nodes (left factor of R).
+        phi: (B, d, M) embeddings of the M nodes (right factor of R).
+        weight: (K, 2M) weight of the bias-free 1x1 conv over relation vectors; its first M
+            columns act on the row R(i, :), the last M on the column R(:, i).
+
+    Returns:
+        (B, K, M): W [R(i,:), R(:,i)] for every node i, in the dtype of ``theta``.
+    """
+    if theta.shape != phi.shape or theta.dim() != 3:
+        raise ValueError(f'theta and phi must both be (B, d, M); got {tuple(theta.shape)} '
+                         f'and {tuple(phi.shape)}')
+    num_nodes = theta.shape[-1]
+    if weight.dim() != 2 or weight.shape[1] != 2 * num_nodes:
+        raise ValueError(f'weight must be (K, 2M) = (K, {2 * num_nodes}) for M={num_nodes} '
+                         f'nodes; got {tuple(weight.shape)}')
+    w_row, w_col = weight[:, :num_nodes], weight[:, num_nodes:]
+    factored, materialized = relation_costs(num_nodes, theta.shape[1], weight.shape[0])
+    if factored <= materialized:
+        # (K, M) @ (B, M, d) -> (B, K, d); (B, K, d) @ (B, d, M) -> (B, K, M)
+        row = torch.matmul(torch.matmul(w_row, phi.transpose(1, 2)), theta)
+        col = torch.matmul(torch.matmul(w_col, theta.transpose(1, 2)), phi)
+        return row + col
+    relation = torch.matmul(theta.transpose(1, 2), phi)  # (B, M, M), R(i, j)
+    # E[:, i] = W_row R(i, :)^T + W_col R(:, i)
+    return torch.matmul(w_row, relation.transpose(1, 2)) + torch.matmul(w_col, relation)

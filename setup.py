@@ -1,0 +1,28 @@
+"""mmseg_rga: Relation-Aware Global Attention (RGA, CVPR 2020) for MMSegmentation 1.x."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_requirements(name: str) -> list:
+    lines = (HERE / 'requirements' / f'{name}.txt').read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith('#')]
+
+
+setup(
+    name='mmseg_rga',
+    version='0.1.0',
+    description='Relation-Aware Global Attention (RGA) for MMSegmentation 1.x',
+    long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['mmseg_rga', 'mmseg_rga.*']),
+    python_requires='>=3.8',
+    install_requires=read_requirements('runtime'),
+    extras_require={
+        'tests': read_requirements('tests'),
+        'optional': read_requirements('optional'),
+    },
+    license='Apache-2.0',
+)

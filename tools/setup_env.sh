@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Create (or complete) the project's virtual environment in ${VENV:-.venv}.
+#
+# Pinned stack: torch 2.13.0 (CPU wheel), mmcv 2.1.0 with compiled ops, mmengine 0.10.7,
+# mmsegmentation 1.2.2. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
+# (about 18 minutes on 2 cores) into a wheel cached in ${MMCV_WHEEL_CACHE}; later runs install that
+# wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=2.13.0
+MMCV_VERSION=2.1.0
+MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/torch-${TORCH_VERSION}}
+STAMP="$VENV/.mmseg_rga-env"
+STAMP_KEY="torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py | cksum)"
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ]; then
+  exit 0
+fi
+
+log() { printf '[setup_env] %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+log "installing build tools and torch==${TORCH_VERSION} (CPU)"
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+"${PIP[@]}" install -q "torch==${TORCH_VERSION}" "setuptools<82" wheel ninja "numpy>=1.24" packaging
+
+have_mmcv_ops() {
+  "$VENV/bin/python" - <<'PY' 2>/dev/null
+import mmcv, mmcv.ops  # noqa: F401
+from mmcv.ops import RoIAlign  # noqa: F401
+assert mmcv.__version__ == "2.1.0", mmcv.__version__
+PY
+}
+
+if ! have_mmcv_ops; then
+  mkdir -p "$MMCV_WHEEL_CACHE"
+  wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$wheel" ]; then
+    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, ~18 min on 2 cores)"
+    tmp=$(mktemp -d)
+    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$tmp" "mmcv==${MMCV_VERSION}"
+    mv "$tmp"/mmcv-*.whl "$MMCV_WHEEL_CACHE"/
+    rm -rf "$tmp"
+    wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl | head -n 1)
+  else
+    log "using cached mmcv wheel $wheel"
+  fi
+  "${PIP[@]}" install -q "$wheel"
+fi
+
+log "installing mmseg_rga and its requirements"
+"${PIP[@]}" install -q -e ".[tests]"
+
+if ! have_mmcv_ops; then
+  echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
+  exit 1
+fi
+echo "$STAMP_KEY" > "$STAMP"
+log "environment ready: $VENV"
