@@ -196,6 +196,9 @@ def test_autocast_is_finite_and_close_at_97x97(dtype):
     torch.manual_seed(0)
     block = RGABlock(64, (97, 97), order='SC')
     x = 3 * torch.relu(torch.randn(1, 64, 97, 97))
+    relation_dtypes = []
+    for branch in (block.spatial, block.channel):
+        branch.relation.register_forward_hook(lambda m, i, o: relation_dtypes.append(o.dtype))
     with torch.no_grad():
         ref = block(x)
         try:
@@ -204,6 +207,8 @@ def test_autocast_is_finite_and_close_at_97x97(dtype):
         except RuntimeError as err:  # pragma: no cover - depends on the CPU kernels
             pytest.skip(f'autocast {dtype} unsupported on this CPU build: {err}')
     assert torch.isfinite(out).all()
+    assert out.dtype in (dtype, torch.float32)
+    assert relation_dtypes == [torch.float32] * 4  # fp32 run, then the autocast run
     rel = ((out.float() - ref).abs().mean() / ref.abs().mean()).item()
     assert rel < 5e-2, rel
 

@@ -46,7 +46,7 @@ class RelationEmbedding(nn.Module):
         num_nodes: M, so W has 2M input channels.
         out_channels: K.
 
-    Shapes: theta, phi (B, d, M) -> (B, K, M, 1), in fp32 (R can exceed fp16's range).
+    Shapes: theta, phi (B, d, M) -> (B, K, M, 1), in fp32 or fp64 (R can exceed fp16's range).
     """
 
     def __init__(self, num_nodes: int, out_channels: int, norm_cfg: dict, act_cfg: dict):
@@ -63,8 +63,11 @@ class RelationEmbedding(nn.Module):
         nn.init.kaiming_normal_(self.weight, mode='fan_out', nonlinearity='relu')
 
     def forward(self, theta: Tensor, phi: Tensor) -> Tensor:
+        # fp16/bf16 inputs (autocast) are lifted to fp32: R can exceed fp16's range
+        dtype = torch.promote_types(theta.dtype, torch.float32)
         with torch.autocast(device_type=theta.device.type, enabled=False):
-            embedded = relation_embedding(theta.float(), phi.float(), self.weight.float().flatten(1))
+            embedded = relation_embedding(theta.to(dtype), phi.to(dtype),
+                                          self.weight.to(dtype).flatten(1))
             return self.activate(getattr(self, self.norm_name)(embedded.unsqueeze(-1)))
 
 
