@@ -1,10 +1,10 @@
 """The factored relation embedding against the straightforward R-stack-conv formulation."""
 import pytest
 import torch
+from reference_rga import reference_relation_embedding
 
 from mmseg_rga.models import relation as relation_mod
 from mmseg_rga.models.relation import relation_costs, relation_embedding
-from reference_rga import reference_relation_embedding
 
 
 def _inputs(batch, dim, nodes, out, seed=0):

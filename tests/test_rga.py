@@ -2,10 +2,9 @@
 import pytest
 import torch
 import torch.nn as nn
-
-from mmseg_rga.models import (ChannelRGA, FixedSizePool, RGABlock, SpatialRGA,
-                              convert_official_rga)
 from reference_rga import OfficialRGAModule, randomize_bn_stats
+
+from mmseg_rga.models import ChannelRGA, FixedSizePool, RGABlock, SpatialRGA, convert_official_rga
 
 ORDERS = ['S', 'C', 'SC', 'CS', 'parallel']
 

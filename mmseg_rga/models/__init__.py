@@ -3,8 +3,14 @@ from mmseg.registry import MODELS
 
 from .convert import convert_official_rga
 from .fixed_size import FixedSizePool
-from .heads import (RGAASPPHead, RGADepthwiseSeparableASPPHead, RGAFCNHead, RGAHeadMixin,
-                    RGAPSPHead, rga_head)
+from .heads import (
+    RGAASPPHead,
+    RGADepthwiseSeparableASPPHead,
+    RGAFCNHead,
+    RGAHeadMixin,
+    RGAPSPHead,
+    rga_head,
+)
 from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA

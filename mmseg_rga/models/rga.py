@@ -23,7 +23,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from torch import Tensor
 
-from .fixed_size import FixedSizePool, parse_pooled_size
+from .fixed_size import FixedSizePool
 from .relation import relation_embedding
 
 ORDERS = ('S', 'C', 'SC', 'CS', 'parallel')
@@ -253,5 +253,5 @@ class RGABlock(nn.Module):
         return x * self._spatial_gate(x, pooled * gate_c)
 
     def gates(self) -> Dict[str, Optional[Tensor]]:
-        """The gates of the last forward: {'spatial': (B,1,H,W) or None, 'channel': (B,C) or None}."""
+        """Gates of the last forward: spatial (B, 1, H, W) and channel (B, C), None if unused."""
         return dict(spatial=self.last_spatial_gate, channel=self.last_channel_gate)

@@ -31,9 +31,10 @@ def _rss_kib() -> int:
 def _make_case(case, batch, channels, size, ratio):
     import torch
     sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
+    from reference_rga import OfficialRGAModule, reference_relation_embedding
+
     from mmseg_rga.models import RGABlock
     from mmseg_rga.models.relation import relation_embedding
-    from reference_rga import OfficialRGAModule, reference_relation_embedding
 
     torch.manual_seed(0)
     n = size * size

@@ -1,0 +1,2 @@
+# Table 6 row "ResNet-101" (baseline, 80k): mmseg's own config, unchanged.
+_base_ = ['mmseg::fcn/fcn_r101-d8_4xb2-80k_cityscapes-769x769.py']

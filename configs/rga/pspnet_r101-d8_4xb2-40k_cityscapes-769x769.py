@@ -1,0 +1,2 @@
+# Table 6 row "ResNet-101 + PPM" (baseline, 40k): mmseg's own config, unchanged.
+_base_ = ['mmseg::pspnet/pspnet_r101-d8_4xb2-40k_cityscapes-769x769.py']

@@ -1,0 +1,142 @@
+"""Decode heads with Relation-Aware Global Attention before the classifier (paper §4.2).
+
+"We apply our RGA-SC module on the feature map of the last convolutional layer and concatenate it
+with the original features of the baseline network." In an mmseg decode head the feature map of
+the last convolutional layer is the input of :meth:`BaseDecodeHead.cls_seg` (= dropout +
+``conv_seg``), which every head's ``forward`` calls. One mechanism, :class:`RGAHeadMixin`, wraps
+any such head:
+
+    feat (B, channels, H, W) -> cat([feat, RGA(feat)]) (B, 2*channels, H, W)
+                             -> dropout -> conv_seg (2*channels -> out_channels)
+
+The heads below are that mixin on mmseg's PSP, ASPP, FCN and depthwise-separable ASPP heads;
+:func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``.
+The attention math lives in :mod:`mmseg_rga.models.rga`.
+"""
+from typing import Optional, Type
+
+import torch
+import torch.nn as nn
+from mmseg.models.decode_heads import ASPPHead, DepthwiseSeparableASPPHead, FCNHead, PSPHead
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..rga import RGABlock
+
+#: RGA settings used when ``rga_cfg`` does not give them. 33x33 nodes: (33 - 1) divides
+#: (97 - 1), so the 97x97 maps of a 769 crop (output stride 8) pool and resize back exactly with
+#: ``align_corners=True``; the relation layers stay at a few hundred K parameters.
+DEFAULT_RGA_CFG = dict(pooled_size=33, order='SC')
+
+
+class RGAHeadMixin:
+    """Adds ``self.rga`` on the classifier input of a :class:`BaseDecodeHead` subclass.
+
+    Put it first in the bases: ``class RGAXHead(RGAHeadMixin, XHead)``. After the base head is
+    built, ``conv_seg`` is rebuilt with ``2 * channels`` inputs and :meth:`cls_seg` becomes
+    ``dropout -> conv_seg`` on ``cat([feat, rga(feat)], dim=1)``. Everything else (the head's own
+    layers, losses, inference, ``init_cfg`` of ``conv_seg``) is the base head's.
+
+    Args:
+        rga_cfg: keyword arguments of :class:`RGABlock` except ``in_channels`` (the head's
+            ``channels``), e.g. ``dict(pooled_size=(33, 33), order='SC', ratio_channel=8)``.
+            Missing keys: ``pooled_size=33``, ``order='SC'``, and the head's own ``norm_cfg``
+            and ``align_corners``; the rest are RGABlock's defaults.
+        *args, **kwargs: the base head's arguments.
+
+    Attributes:
+        rga (RGABlock): the attention block; after a forward ``rga.last_spatial_gate``
+            (B, 1, H, W) and ``rga.last_channel_gate`` (B, channels) hold its gates.
+    """
+
+    def __init__(self, *args, rga_cfg: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if rga_cfg is None:
+            rga_cfg = {}
+        if not isinstance(rga_cfg, dict):
+            raise ValueError(f'rga_cfg must be a dict of RGABlock arguments or None; got '
+                             f'{type(rga_cfg).__name__}: {rga_cfg!r}')
+        cfg = dict(DEFAULT_RGA_CFG)
+        cfg.update(rga_cfg)
+        if cfg.pop('type', 'RGABlock') != 'RGABlock':
+            raise ValueError(f"rga_cfg['type'] must be 'RGABlock' (or left out); got "
+                             f"{rga_cfg['type']!r}")
+        if 'in_channels' in cfg:
+            raise ValueError(f"rga_cfg must not set in_channels: the RGA block always has the "
+                             f"head's channels ({self.channels}); got "
+                             f"in_channels={cfg['in_channels']!r}")
+        cfg.setdefault('norm_cfg', self.norm_cfg)
+        cfg.setdefault('align_corners', self.align_corners)
+        self.rga_cfg = cfg
+        self.rga = RGABlock(self.channels, **cfg)
+        self.conv_seg = nn.Conv2d(2 * self.channels, self.out_channels, kernel_size=1)
+
+    def cls_seg(self, feat: Tensor) -> Tensor:
+        """(B, channels, H, W) -> (B, out_channels, H, W) through RGA, concat, dropout, conv_seg."""
+        feat = torch.cat([feat, self.rga(feat)], dim=1)
+        return super().cls_seg(feat)
+
+
+def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type:
+    """Return ``class RGA<Base>(RGAHeadMixin, base_cls)``; the caller may register it.
+
+    Args:
+        base_cls: an mmseg decode head whose forward ends with ``self.cls_seg(feat)``.
+        name: class name; default ``'RGA' + base_cls.__name__``.
+
+    Example:
+        >>> from mmseg.models.decode_heads import NLHead
+        >>> MODELS.register_module(module=rga_head(NLHead))  # type='RGANLHead'
+    """
+    if not (isinstance(base_cls, type) and issubclass(base_cls, BaseDecodeHead)):
+        raise ValueError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
+    name = name or f'RGA{base_cls.__name__}'
+    doc = (f'{base_cls.__name__} with RGA on its classifier input (see RGAHeadMixin).\n\n'
+           f'Args:\n    rga_cfg (dict, optional): RGABlock arguments (see RGAHeadMixin).\n'
+           f'    **kwargs: arguments of {base_cls.__name__}.\n')
+    return type(name, (RGAHeadMixin, base_cls),
+                dict(__doc__=doc, __module__=__name__, __qualname__=name))
+
+
+@MODELS.register_module()
+class RGAPSPHead(RGAHeadMixin, PSPHead):
+    """PSPNet head (PPM) with RGA on its last feature map: the "+PPM+RGA-SC" row of Table 6.
+
+    The PPM bottleneck output (B, channels, H, W) goes through RGA and is concatenated with
+    itself before the classifier, which sees ``2 * channels``.
+
+    Args:
+        rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).
+        **kwargs: arguments of :class:`PSPHead` (``pool_scales`` and the base head's).
+    """
+
+
+@MODELS.register_module()
+class RGAASPPHead(RGAHeadMixin, ASPPHead):
+    """DeepLabV3 head (ASPP) with RGA on its last feature map: the "+ASPP+RGA-SC" row.
+
+    Args:
+        rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).
+        **kwargs: arguments of :class:`ASPPHead` (``dilations`` and the base head's).
+    """
+
+
+@MODELS.register_module()
+class RGAFCNHead(RGAHeadMixin, FCNHead):
+    """FCN head with RGA on the output of its last conv: the "ResNet-101 + RGA-SC" row.
+
+    Args:
+        rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).
+        **kwargs: arguments of :class:`FCNHead` (``num_convs``, ``concat_input``, ...).
+    """
+
+
+@MODELS.register_module()
+class RGADepthwiseSeparableASPPHead(RGAHeadMixin, DepthwiseSeparableASPPHead):
+    """DeepLabV3+ head with RGA on the output of its separable bottleneck (after the decoder).
+
+    Args:
+        rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).
+        **kwargs: arguments of :class:`DepthwiseSeparableASPPHead`.
+    """

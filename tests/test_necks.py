@@ -1,0 +1,126 @@
+"""Tests of RGANeck: output channels per level, fusion, pass-through, errors (CPU, small)."""
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+import mmseg_rga  # noqa: F401  (registers the modules)
+from mmseg_rga.models import RGABlock, RGANeck
+
+IN_CHANNELS = [8, 16, 32]
+SIZES = [(20, 24), (10, 12), (5, 6)]
+
+
+def _inputs(batch=2, channels=IN_CHANNELS, sizes=SIZES, grad=False):
+    torch.manual_seed(0)
+    return tuple(
+        torch.randn(batch, c, h, w, requires_grad=grad) for c, (h, w) in zip(channels, sizes))
+
+
+def _neck(**kwargs):
+    cfg = dict(in_channels=IN_CHANNELS, pooled_size=(5, 5), ratio_spatial=4)
+    cfg.update(kwargs)
+    return RGANeck(**cfg)
+
+
+def test_registered_and_built_from_config():
+    init_default_scope('mmseg')
+    neck = MODELS.build(dict(type='RGANeck', in_channels=IN_CHANNELS, pooled_size=5))
+    assert isinstance(neck, RGANeck)
+    assert neck.in_index == [2]
+
+
+def test_concat_default_last_level():
+    neck = _neck().eval()
+    inputs = _inputs()
+    outs = neck(inputs)
+    assert neck.out_channels == [8, 16, 64]
+    assert [o.shape[1] for o in outs] == neck.out_channels
+    for out, x in zip(outs, inputs):
+        assert out.shape[0] == x.shape[0] and out.shape[2:] == x.shape[2:]
+    # pass-through levels are the very same tensors
+    assert outs[0] is inputs[0] and outs[1] is inputs[1]
+    # concat: first C channels are the input, the rest the attended map
+    torch.testing.assert_close(outs[2][:, :32], inputs[2])
+    torch.testing.assert_close(outs[2][:, 32:], neck.rga_blocks[0](inputs[2]))
+    assert neck.rga is neck.rga_blocks[0]
+    assert neck.rga.last_spatial_gate.shape == (2, 1, 5, 6)
+    assert neck.rga.last_channel_gate.shape == (2, 32)
+
+
+def test_replace_and_multiple_levels():
+    neck = _neck(in_index=[0, -1], fusion='replace').eval()
+    assert neck.in_index == [0, 2]
+    assert neck.out_channels == IN_CHANNELS
+    inputs = _inputs()
+    outs = neck(inputs)
+    assert outs[1] is inputs[1]
+    for level, block in zip(neck.in_index, neck.rga_blocks):
+        assert isinstance(block, RGABlock) and block.in_channels == IN_CHANNELS[level]
+        torch.testing.assert_close(outs[level], block(inputs[level]))
+    # level 0 (20x24) is larger than the pooled size, level 2 (5x6) smaller: both work
+    assert neck.rga_blocks[0].last_spatial_gate.shape == (2, 1, 20, 24)
+
+
+def test_concat_multiple_levels_channels():
+    neck = _neck(in_index=(1, 2))
+    assert neck.out_channels == [8, 32, 64]
+
+
+def test_options_reach_the_block():
+    neck = _neck(order='S', ratio_channel=4, align_corners=True,
+                 norm_cfg=dict(type='GN', num_groups=1), act_cfg=dict(type='LeakyReLU'))
+    block = neck.rga
+    assert block.order == 'S' and block.channel is None
+    assert block.pool.align_corners is True and block.pooled_size == (5, 5)
+    assert block.spatial.theta.conv.out_channels == 32 // 4
+    assert isinstance(block.spatial.theta.norm, torch.nn.GroupNorm)
+    assert isinstance(block.spatial.theta.activate, torch.nn.LeakyReLU)
+
+
+def test_backward_reaches_rga_and_input():
+    neck = _neck().train()
+    inputs = _inputs(grad=True)
+    outs = neck(inputs)
+    sum(o.sum() for o in outs).backward()
+    assert all(p.grad is not None for p in neck.parameters() if p.requires_grad)
+    assert inputs[2].grad is not None and torch.isfinite(inputs[2].grad).all()
+
+
+def test_feature_map_smaller_than_pooled_size():
+    neck = _neck(in_channels=[16], in_index=0, pooled_size=(9, 9)).eval()
+    (out, ) = neck(_inputs(batch=1, channels=[16], sizes=[(3, 4)]))
+    assert out.shape == (1, 32, 3, 4) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(fusion='add'), "fusion must be one of .*got 'add'"),
+    (dict(in_index=3), r'in_index 3 is out of range for 3 levels.*expected an index in \[-3, 2\]'),
+    (dict(in_index=[2, -1]), 'selects a level twice'),
+    (dict(in_index='last'), "in_index must be an int or a non-empty list of ints; got 'last'"),
+    (dict(in_channels=[8, 0]), r'in_channels must be .*got \[8, 0\]'),
+    (dict(in_channels=[]), r'in_channels must be .*got \[\]'),
+    (dict(order='SS'), "order must be one of .*got 'SS'"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _neck(**kwargs)
+
+
+def test_wrong_number_of_levels():
+    neck = _neck()
+    with pytest.raises(ValueError, match='built for 3 levels .* but got 2 inputs'):
+        neck(_inputs()[:2])
+    with pytest.raises(ValueError, match='expects a tuple/list of backbone levels; got Tensor'):
+        neck(_inputs()[2])
+
+
+def test_channel_mismatch_names_the_level():
+    neck = _neck()
+    inputs = list(_inputs())
+    inputs[2] = torch.randn(2, 24, 5, 6)
+    with pytest.raises(ValueError, match=r'level 2: expected 32 channels .* but got 24'):
+        neck(inputs)
+    inputs[2] = torch.randn(2, 32, 5)
+    with pytest.raises(ValueError, match=r'level 2: expected a 4D .* got \(2, 32, 5\)'):
+        neck(inputs)
