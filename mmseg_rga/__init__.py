@@ -1,8 +1,10 @@
 """mmseg_rga: Relation-Aware Global Attention (RGA, CVPR 2020) for MMSegmentation 1.x.
 
 ``custom_imports=dict(imports=['mmseg_rga'], allow_failed_imports=False)`` in a config registers
-every module of this package into ``mmseg.registry.MODELS``.
+every module of this package into mmseg's registries (``MODELS``: RGABlock, RGANeck, the RGA
+decode heads; ``TRANSFORMS``: CheckSegLabelRange).
 """
+from . import utils  # noqa: F401
 from .models import *  # noqa: F401,F403
 
 __version__ = '0.1.0'

@@ -1,0 +1,334 @@
+"""End to end: tools/train.py, tools/test.py, --resume, tools/dist_train.sh and the data checks.
+
+Everything runs as the user runs it (subprocesses from outside the repo, no ``pip install``) on
+a tiny synthetic Cityscapes-format dataset (64x128 images), with the repo's PSPNet + RGA config
+shrunk to a ResNetV1c-18 through ``--cfg-options``. One 4-iteration training run is shared by the
+test-mode tests and is the reference of the resume test.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+from mmseg_rga.datasets import generate_synthetic_cityscapes
+from mmseg_rga.utils import (
+    CheckSegLabelRange,
+    DatasetNotFoundError,
+    LabelValueError,
+    check_data,
+    enable_full_checkpoint_loading,
+    revert_sync_bn_in_cfg,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+BASE_CONFIG = REPO / 'configs' / 'rga' / 'pspnet_rga_cityscapes.py'
+IMAGE_SIZE = (64, 128)  # (h, w)
+
+# Pipelines and loaders cannot be set through --cfg-options; everything else is shrunk there.
+TINY_CONFIG = f"""
+_base_ = [{str(BASE_CONFIG)!r}]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),  # no random augmentation: --resume must reproduce the weights
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 64), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (1.0, 1.25)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]]),
+]
+_loader = dict(num_workers=0, persistent_workers=False)
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline), **_loader)
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline), **_loader)
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline), **_loader)
+randomness = dict(seed=0, deterministic=True)
+env_cfg = dict(cudnn_benchmark=False)
+"""
+
+
+def tiny_options(data_root, max_iters=4, val_interval=4):
+    """--cfg-options that shrink the R-101 config to a ResNetV1c-18 on 64x128 images."""
+    return [
+        'model.pretrained=None', 'model.backbone.init_cfg=None', 'model.backbone.depth=18',
+        'model.decode_head.in_channels=512', 'model.decode_head.channels=32',
+        'model.decode_head.pool_scales=(1,2)', 'model.decode_head.dropout_ratio=0',
+        'model.decode_head.rga_cfg.pooled_size=(8,8)',
+        'model.auxiliary_head.in_channels=256', 'model.auxiliary_head.channels=16',
+        'model.auxiliary_head.dropout_ratio=0',
+        'model.data_preprocessor.size=(64,128)',
+        'model.test_cfg.crop_size=(64,64)', 'model.test_cfg.stride=(48,48)',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={val_interval}',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+    ]
+
+
+def run_tool(args, cwd, timeout=300, env=None, check=True):
+    """Run a tool as a user would: from ``cwd`` (outside the repo), repo not on PYTHONPATH."""
+    full_env = {k: v for k, v in os.environ.items() if k not in (
+        'PYTHONPATH', 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
+    # One thread per process: on 2 shared cores OpenMP's spinning threads made an iteration 10x
+    # slower under load (torchrun sets the same for the distributed test).
+    full_env['OMP_NUM_THREADS'] = '1'
+    full_env.update(env or {})
+    if args[0].endswith('.py'):
+        args = [sys.executable] + args
+    start = time.time()
+    proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    out = proc.stdout + proc.stderr
+    seconds = time.time() - start
+    print(f'$ {" ".join(map(str, args[:3]))} ... ({seconds:.1f}s, rc={proc.returncode})')
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed (rc={proc.returncode}):\n{out[-6000:]}')
+    return proc.returncode, out
+
+
+def train_cmd(config, work_dir, data_root, *extra, **opts):
+    return [str(REPO / 'tools' / 'train.py'), str(config), '--work-dir', str(work_dir),
+            *extra, '--cfg-options', *tiny_options(data_root, **opts)]
+
+
+def eval_cmd(config, ckpt, work_dir, data_root, *extra):
+    return [str(REPO / 'tools' / 'test.py'), str(config), str(ckpt), '--work-dir', str(work_dir),
+            *extra, '--cfg-options', *tiny_options(data_root)]
+
+
+def state_dict(path):
+    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+
+
+def miou(out):
+    found = re.findall(r'mIoU: ([0-9.]+)', out)
+    assert found, out[-4000:]
+    return float(found[-1])
+
+
+# ------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    return tmp_path_factory.mktemp('tools')
+
+
+@pytest.fixture(scope='module')
+def data_root(workspace):
+    root = workspace / 'synthetic_cityscapes'
+    generate_synthetic_cityscapes(str(root), num_train=4, num_val=2, image_size=IMAGE_SIZE,
+                                  seed=0)
+    return root
+
+
+@pytest.fixture(scope='module')
+def tiny_config(workspace):
+    path = workspace / 'tiny_pspnet_rga.py'
+    path.write_text(TINY_CONFIG)
+    return path
+
+
+@pytest.fixture(scope='module')
+def trained(workspace, data_root, tiny_config):
+    """4 iterations in one go, checkpoints at 2 and 4, sliding-window validation at 4."""
+    work_dir = workspace / 'train4'
+    start = time.time()
+    _, out = run_tool(train_cmd(tiny_config, work_dir, data_root), cwd=workspace)
+    return dict(work_dir=work_dir, out=out, seconds=time.time() - start)
+
+
+# ---------------------------------------------------------------------------- end-to-end tests
+@pytest.mark.slow
+def test_train_validates_with_sliding_window(trained):
+    out = trained['out']
+    assert 'RGAPSPHead' in out  # the plugin's head was built through the repo config
+    assert "mode='slide'" in out or '"mode": "slide"' in out or 'mode=slide' in out.replace("'", '')
+    value = miou(out)
+    assert 0.0 <= value <= 100.0
+    print(f'train 4 iters + slide val: mIoU={value} ({trained["seconds"]:.1f}s)')
+    for it in (2, 4):
+        assert (trained['work_dir'] / f'iter_{it}.pth').is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', ['slide', 'whole', 'tta'])
+def test_test_modes(trained, workspace, data_root, tiny_config, mode):
+    extra = {'slide': [], 'whole': [], 'tta': ['--tta']}[mode]
+    cmd = eval_cmd(tiny_config, trained['work_dir'] / 'iter_4.pth', workspace / f'test_{mode}',
+                   data_root, *extra)
+    if mode == 'whole':
+        cmd.append('model.test_cfg.mode=whole')
+    if mode == 'slide':
+        cmd[cmd.index('--cfg-options'):cmd.index('--cfg-options')] = [
+            '--out', str(workspace / 'preds')]
+    _, out = run_tool(cmd, cwd=workspace)
+    assert 'Load checkpoint from' in out
+    value = miou(out)
+    print(f'test.py {mode}: mIoU={value}')
+    if mode == 'tta':
+        assert 'SegTTAModel' in out
+    if mode == 'slide':  # --out keeps the predictions as label PNGs
+        assert len(list((workspace / 'preds').glob('*.png'))) == 2
+
+
+@pytest.mark.slow
+def test_resume_reproduces_uninterrupted_training(trained, workspace, data_root, tiny_config):
+    work_dir = workspace / 'resume'
+    run_tool(train_cmd(tiny_config, work_dir, data_root, max_iters=2), cwd=workspace)
+    assert (work_dir / 'iter_2.pth').is_file() and not (work_dir / 'iter_4.pth').exists()
+    _, out = run_tool(train_cmd(tiny_config, work_dir, data_root, '--resume'), cwd=workspace)
+    assert 'resumed epoch: 0, iter: 2' in out, out[-3000:]
+    ref, got = state_dict(trained['work_dir'] / 'iter_4.pth'), state_dict(work_dir / 'iter_4.pth')
+    assert ref.keys() == got.keys()
+    diffs = {k: (ref[k].double() - got[k].double()).abs().max().item() for k in ref
+             if ref[k].is_floating_point()}
+    worst = max(diffs, key=diffs.get)
+    print(f'resume: max |w_4 - w_2+2| = {diffs[worst]:.3g} ({worst})')
+    assert diffs[worst] <= 1e-6, (worst, diffs[worst])
+    # the first two iterations really moved the weights (otherwise the check above is vacuous)
+    two = state_dict(work_dir / 'iter_2.pth')
+    assert max((ref[k].double() - two[k].double()).abs().max().item() for k in diffs) > 1e-4
+
+
+@pytest.mark.slow
+def test_dist_train_two_cpu_processes_with_gloo(workspace, data_root, tiny_config):
+    if torch.cuda.is_available():
+        pytest.skip('checks the CPU (gloo) path')
+    work_dir = workspace / 'dist'
+    args = train_cmd(tiny_config, work_dir, data_root, max_iters=2, val_interval=2)[1:]
+    _, out = run_tool(['bash', str(REPO / 'tools' / 'dist_train.sh'), args[0], '2', *args[1:]],
+                      cwd=workspace, timeout=400,
+                      env=dict(PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000)))
+    assert "dist_cfg=dict(backend='gloo')" in out  # the config dump of the run
+    assert 'device_ids=None' in out and 'MMDistributedDataParallel' in out
+    assert 'Distributed launcher: pytorch' in out and 'GPU number: 2' in out, out[-3000:]
+    assert 'SyncBN cannot run on CPU, converted to BN' in out
+    assert (work_dir / 'iter_2.pth').is_file()
+    print(f'dist_train.sh 2 procs: mIoU={miou(out)}')
+
+
+@pytest.mark.slow
+def test_missing_dataset_names_layout_and_commands(workspace, tiny_config):
+    missing = workspace / 'no_such_dir' / 'cityscapes'
+    rc, out = run_tool(train_cmd(tiny_config, workspace / 'missing', missing), cwd=workspace,
+                       check=False)
+    assert rc != 0
+    assert 'DatasetNotFoundError' in out and str(missing) in out
+    for text in ('leftImg8bit/{train,val}/<city>/*_leftImg8bit.png',
+                 'gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png',
+                 'python tools/prepare_cityscapes.py data/cityscapes',
+                 'python tools/dataset/generate_synthetic_cityscapes.py --out '
+                 'data/synthetic_cityscapes',
+                 'train_dataloader.dataset.data_root=', 'test_dataloader.dataset.data_root='):
+        assert text in out, text
+    assert 'Traceback' not in out and 'Config:' not in out  # a message, before the Runner
+
+
+# ----------------------------------------------------------------------------- fast unit tests
+def _cityscapes_cfg(root):
+    cfg = Config.fromfile(str(BASE_CONFIG))
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[name].dataset.data_root = str(root)
+    return cfg
+
+
+def test_missing_label_dir_and_labelids_hint(tmp_path):
+    root = tmp_path / 'cs'
+    img = root / 'leftImg8bit' / 'train' / 'aachen'
+    lbl = root / 'gtFine' / 'train' / 'aachen'
+    img.mkdir(parents=True)
+    lbl.mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 8, 3), np.uint8)).save(img / 'a_000000_000000_leftImg8bit.png')
+    Image.fromarray(np.zeros((4, 8), np.uint8)).save(lbl / 'a_000000_000000_gtFine_labelIds.png')
+    with pytest.raises(DatasetNotFoundError, match='labelIds.png: the 34 raw ids'):
+        check_data(_cityscapes_cfg(root), ['train_dataloader'])
+
+
+def test_bad_label_value_names_the_file(tmp_path, data_root):
+    root = tmp_path / 'bad'
+    shutil.copytree(data_root, root)
+    bad = sorted((root / 'gtFine' / 'val').rglob('*_gtFine_labelTrainIds.png'))[-1]
+    label = np.array(Image.open(bad))
+    label[:2, :2] = 33  # a raw Cityscapes labelId (licence plate), not a train id
+    Image.fromarray(label).save(bad)
+    cfg = _cityscapes_cfg(root)
+    check_data(cfg, ['train_dataloader'])  # the train split is fine
+    with pytest.raises(LabelValueError) as err:
+        check_data(cfg, ['train_dataloader', 'val_dataloader'])
+    msg = str(err.value)
+    assert str(bad) in msg and '[33]' in msg and '[0, 19)' in msg and 'labelTrainIds' in msg
+
+
+@pytest.mark.slow
+def test_bad_label_fails_before_training(tmp_path, data_root, tiny_config):
+    root = tmp_path / 'bad'
+    shutil.copytree(data_root, root)
+    bad = sorted((root / 'gtFine' / 'train').rglob('*.png'))[0]
+    Image.fromarray(np.full(IMAGE_SIZE, 19, np.uint8)).save(bad)
+    rc, out = run_tool(train_cmd(tiny_config, tmp_path / 'wd', root), cwd=tmp_path, check=False)
+    assert rc != 0 and 'LabelValueError' in out and str(bad) in out
+    assert 'Traceback' not in out and 'Config:' not in out
+
+
+def test_check_seg_label_range_transform():
+    t = CheckSegLabelRange(num_classes=19)
+    ok = dict(gt_seg_map=np.array([[0, 18], [255, 3]], np.uint8), seg_map_path='a.png')
+    assert t(ok) is ok
+    with pytest.raises(LabelValueError, match=r'b\.png .*\[19, 40\]'):
+        t(dict(gt_seg_map=np.array([[19, 40], [255, 3]], np.uint8), seg_map_path='b.png'))
+    with pytest.raises(ValueError):
+        CheckSegLabelRange(num_classes=0)
+
+
+def test_revert_sync_bn_in_cfg():
+    cfg = dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+               decode_head=[dict(norm_cfg=dict(type='SyncBN')), dict(norm_cfg=dict(type='GN'))])
+    changed = revert_sync_bn_in_cfg(cfg)
+    assert changed == ['model.backbone.norm_cfg', 'model.decode_head[0].norm_cfg']
+    assert cfg['backbone']['norm_cfg'] == dict(type='BN', requires_grad=True)
+    assert cfg['decode_head'][1]['norm_cfg']['type'] == 'GN'
+
+
+@pytest.mark.slow
+def test_mmengine_checkpoint_needs_full_loading(trained, monkeypatch):
+    """The torch >= 2.6 problem the tools fix, and the fix."""
+    ckpt = trained['work_dir'] / 'iter_2.pth'
+    for var in ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'):
+        monkeypatch.setenv(var, '0')  # so that teardown restores the original environment
+        monkeypatch.delenv(var)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(ckpt, map_location='cpu')
+    assert enable_full_checkpoint_loading()
+    assert 'message_hub' in torch.load(ckpt, map_location='cpu')  # HistoryBuffers, numpy
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
+    assert not enable_full_checkpoint_loading()  # an explicit user choice wins
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+
+
+def test_setup_cpu_distributed_leaves_gpu_hosts_and_single_process_alone(monkeypatch):
+    from mmseg_rga.utils import setup_cpu_distributed
+    cfg = Config(dict(launcher='none', model=dict(norm_cfg=dict(type='SyncBN'))))
+    assert not setup_cpu_distributed(cfg)
+    cfg.launcher = 'pytorch'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    before = cfg.to_dict()
+    assert not setup_cpu_distributed(cfg)
+    assert cfg.to_dict() == before  # GPU host: SyncBN, nccl and device_ids untouched

@@ -1,0 +1,179 @@
+"""Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` plus the plugin's runtime fixes.
+
+Same flags and Runner as mmseg 1.2.2's script; in addition it works without ``pip install -e .``
+(repo root on ``sys.path``, ``mmseg_rga`` imported), loads mmengine checkpoints under
+torch >= 2.6, runs ``--launcher pytorch`` on CPU hosts (gloo) and checks the dataset before the
+Runner starts. See ``tools/train.py`` for details.
+
+Examples:
+  python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_80000.pth
+  python tools/test.py CONFIG CKPT --tta --out work_dirs/preds
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmseg_rga  # noqa: E402,F401  registers the RGA modules
+from mmseg_rga.utils import (  # noqa: E402
+    DatasetNotFoundError,
+    LabelValueError,
+    check_data,
+    dataloaders_for,
+    enable_full_checkpoint_loading,
+    setup_cpu_distributed,
+    teardown_cpu_distributed,
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='MMSeg test (and eval) a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help=('if specified, the evaluation metric results will be dumped'
+              'into the directory as json'))
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='The directory to save output prediction for offline evaluation')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved. '
+        'If specified, it will be automatically saved '
+        'to the work_dir/timestamp/show_dir')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--check-labels',
+        type=int,
+        default=8,
+        metavar='N',
+        help='label maps whose values are checked before testing (0: skip, -1: all)')
+    parser.add_argument(
+        '--no-data-check',
+        action='store_true',
+        help='skip the dataset directory and label checks')
+    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
+    # will pass the `--local-rank` parameter to `tools/train.py` instead
+    # of `--local_rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    return args
+
+
+def trigger_visualization_hook(cfg, args):
+    default_hooks = cfg.default_hooks
+    if 'visualization' in default_hooks:
+        visualization_hook = default_hooks['visualization']
+        # Turn on visualization
+        visualization_hook['draw'] = True
+        if args.show:
+            visualization_hook['show'] = True
+            visualization_hook['wait_time'] = args.wait_time
+        if args.show_dir:
+            visualizer = cfg.visualizer
+            visualizer['save_dir'] = args.show_dir
+    else:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks.'
+            'refer to usage '
+            '"visualization=dict(type=\'VisualizationHook\')"')
+
+    return cfg
+
+
+def build_cfg(args) -> Config:
+    """The config the Runner gets: file + ``--cfg-options`` + the CLI flags."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+
+    if args.tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
+        if missing:
+            raise ValueError(
+                f'--tta needs {" and ".join(missing)} in the config {args.config} (mmseg\'s '
+                'dataset base configs, e.g. mmseg::_base_/datasets/cityscapes.py, define them)')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+
+    # add output_dir in metric
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    return cfg
+
+
+def main(argv=None):
+    enable_full_checkpoint_loading()
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+
+    if not args.no_data_check:
+        try:
+            check_data(cfg, dataloaders_for('test', cfg), args.check_labels)
+        except (DatasetNotFoundError, LabelValueError) as err:  # a message, not a traceback
+            sys.exit(f'{type(err).__name__}: {err}')
+    cpu_dist = setup_cpu_distributed(cfg)
+
+    # build the runner from config
+    runner = Runner.from_cfg(cfg)
+
+    # start testing
+    runner.test()
+
+    if cpu_dist:
+        teardown_cpu_distributed()
+
+
+if __name__ == '__main__':
+    main()

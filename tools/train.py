@@ -1,0 +1,159 @@
+"""Train a segmentor: mmseg's ``tools/train.py`` plus what this plugin needs to run anywhere.
+
+Differences from mmseg 1.2.2's script (same flags, same Runner):
+  * works without ``pip install -e .``: the repo root goes first on ``sys.path`` and
+    ``mmseg_rga`` is imported, so RGA modules are registered even without ``custom_imports``;
+  * ``--resume`` works under torch >= 2.6 (see ``mmseg_rga/utils/checkpoint.py``);
+  * ``--launcher pytorch|slurm|mpi`` works on hosts without CUDA (gloo, CPU DDP, SyncBN -> BN;
+    see ``mmseg_rga/utils/dist.py``); GPU hosts are unchanged;
+  * a missing dataset or out-of-range label values fail before the Runner starts, with the
+    expected layout and the command that prepares it (``mmseg_rga/utils/data_check.py``).
+
+Examples:
+  python tools/train.py configs/rga/pspnet_rga_cityscapes.py --work-dir work_dirs/psp_rga
+  bash tools/dist_train.sh configs/rga/pspnet_rga_cityscapes.py 4 --amp
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.device import get_device  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from mmseg.registry import RUNNERS  # noqa: E402
+
+import mmseg_rga  # noqa: E402,F401  registers the RGA modules
+from mmseg_rga.utils import (  # noqa: E402
+    DatasetNotFoundError,
+    LabelValueError,
+    check_data,
+    dataloaders_for,
+    enable_full_checkpoint_loading,
+    setup_cpu_distributed,
+    teardown_cpu_distributed,
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        default=False,
+        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--check-labels',
+        type=int,
+        default=8,
+        metavar='N',
+        help='label maps per dataset whose values are checked against '
+        '[0, num_classes) + ignore index before training (0: skip, -1: all)')
+    parser.add_argument(
+        '--no-data-check',
+        action='store_true',
+        help='skip the dataset directory and label checks')
+    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
+    # will pass the `--local-rank` parameter to `tools/train.py` instead
+    # of `--local_rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    return args
+
+
+def build_cfg(args) -> Config:
+    """The config the Runner gets: file + ``--cfg-options`` + the CLI flags."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    # enable automatic-mixed-precision training
+    if args.amp is True:
+        if get_device() == 'cpu':  # fail now rather than deep inside the Runner's build
+            raise SystemExit('--amp needs a GPU/NPU/MLU/MUSA device (mmengine\'s AmpOptimWrapper); '
+                             'none is available on this host: run without --amp.')
+        optim_wrapper = cfg.optim_wrapper.type
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log(
+                'AMP training is already enabled in your config.',
+                logger='current',
+                level=logging.WARNING)
+        else:
+            assert optim_wrapper == 'OptimWrapper', (
+                '`--amp` is only supported when the optimizer wrapper type is '
+                f'`OptimWrapper` but got {optim_wrapper}.')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    # resume training
+    cfg.resume = args.resume
+    return cfg
+
+
+def main(argv=None):
+    enable_full_checkpoint_loading()
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+
+    if not args.no_data_check:
+        try:
+            check_data(cfg, dataloaders_for('train', cfg), args.check_labels)
+        except (DatasetNotFoundError, LabelValueError) as err:  # a message, not a traceback
+            sys.exit(f'{type(err).__name__}: {err}')
+    cpu_dist = setup_cpu_distributed(cfg)
+
+    # build the runner from config
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    # start training
+    runner.train()
+
+    if cpu_dist:
+        teardown_cpu_distributed()
+
+
+if __name__ == '__main__':
+    main()
