@@ -37,6 +37,11 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
+def _max_rel_err(a, b):
+    """max |a - b| relative to max |b|."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
 def _x(b=2, c=16, h=6, w=6, seed=0):
     return torch.relu(torch.randn(b, c, h, w, generator=torch.Generator().manual_seed(seed)))
 
@@ -89,8 +94,20 @@ def test_official_weights_convert_and_match(order, train):
     block.load_state_dict(convert_official_rga(official.state_dict()), strict=True)
     official.train(train)
     block.train(train)
-    x = _x(c=c, h=h, w=w)
-    torch.testing.assert_close(block(x), official(x), rtol=1e-5, atol=1e-6)
+    x = _x(c=c, h=h, w=w).requires_grad_()
+    out_block, out_official = block(x), official(x)
+    torch.testing.assert_close(out_block, out_official, rtol=1e-5, atol=1e-6)
+    # gradients w.r.t. the input and every (converted) weight agree too
+    upstream = torch.randn_like(out_block)
+    grads_block = torch.autograd.grad((out_block * upstream).sum(), [x, *block.parameters()])
+    grads_official = torch.autograd.grad((out_official * upstream).sum(),
+                                         [x, *official.parameters()])
+    official_names = [n for n, _ in official.named_parameters()]
+    by_name = dict(zip(convert_official_rga(dict(zip(official_names, grads_official[1:]))),
+                       grads_official[1:]))
+    assert _max_rel_err(grads_block[0], grads_official[0]) < 1e-5
+    for (name, _), grad in zip(block.named_parameters(), grads_block[1:]):
+        assert _max_rel_err(grad, by_name[name]) < 1e-5, name
 
 
 def test_converter_prefix_and_errors():

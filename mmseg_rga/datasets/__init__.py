@@ -1,0 +1,9 @@
+"""Datasets: a synthetic Cityscapes-format street-scene generator (no mmcv import needed)."""
+from .synthetic_cityscapes import (
+                                   CLASSES,
+                                   generate_synthetic_cityscapes,
+                                   synthetic_scene,
+                                   use_synthetic_data,
+)
+
+__all__ = ['CLASSES', 'generate_synthetic_cityscapes', 'synthetic_scene', 'use_synthetic_data']

@@ -1,0 +1,128 @@
+"""tools/visualize_attention.py on tiny neck- and head-form RGA models with saved checkpoints."""
+import importlib.util
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOL = osp.join(REPO, 'tools', 'visualize_attention.py')
+
+CONFIG = """
+custom_imports = dict(imports=['mmseg_rga'], allow_failed_imports=False)
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
+                           seg_pad_val=255),
+    backbone=dict(type='ResNetV1c', depth=18, stem_channels=16, base_channels=8,
+                  out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1),
+                  norm_cfg=norm_cfg, contract_dilation=True),
+    {neck}
+    decode_head={head},
+    test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(48, 48)))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 64), keep_ratio=True),
+    dict(type='PackSegInputs')
+]
+"""
+FORMS = {
+    'head': dict(neck='', block='decode_head.rga',
+                 head="dict(type='RGAFCNHead', in_channels=64, in_index=3, channels=16, "
+                      "num_convs=1, concat_input=False, num_classes=19, norm_cfg=norm_cfg, "
+                      "rga_cfg=dict(pooled_size=(8, 8)))"),
+    'neck': dict(neck="neck=dict(type='RGANeck', in_channels=[8, 16, 32, 64], in_index=3, "
+                      "pooled_size=(8, 8)),",
+                 block='neck.rga_blocks.0',
+                 head="dict(type='FCNHead', in_channels=128, in_index=3, channels=16, "
+                      "num_convs=1, concat_input=False, num_classes=19, norm_cfg=norm_cfg)"),
+}
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('visualize_attention', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules['visualize_attention'] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build(tmp_path, form, neck=None, head=None):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import mmseg_rga  # noqa: F401
+    spec = FORMS.get(form, {})
+    cfg_path = tmp_path / f'{form}.py'
+    cfg_path.write_text(CONFIG.format(neck=spec.get('neck', neck), head=spec.get('head', head)))
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model)
+    model.init_weights()
+    ckpt = tmp_path / f'{form}.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': [f'c{i}' for i in range(19)],
+                                          'palette': [[i * 13, 255 - i * 13, i * 7]
+                                                      for i in range(19)]}}}, str(ckpt))
+    return str(cfg_path), str(ckpt), spec.get('block', '').replace('.', '-')
+
+
+@pytest.mark.parametrize('form', ['head', 'neck'])
+def test_writes_pngs_of_the_image_size(tmp_path, tool, form):
+    config, ckpt, tag = _build(tmp_path, form)
+    rng = np.random.default_rng(0)
+    images = []
+    for name, (h, w) in (('a', (60, 100)), ('b', (64, 128))):
+        path = tmp_path / f'{name}.png'
+        cv2.imwrite(str(path), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        images.append((str(path), (h, w)))
+    out = tmp_path / 'out'
+    tool.main([config, ckpt, *[p for p, _ in images], '--out', str(out), '--top-k', '3'])
+    for path, (h, w) in images:
+        stem = osp.splitext(osp.basename(path))[0]
+        expected = [f'{stem}_pred.png', f'{stem}_{tag}_spatial.png',
+                    f'{stem}_{tag}_channel-gates.png'] + [
+                        f'{stem}_{tag}_channel-{r}-c' for r in range(3)]
+        written = sorted(p.name for p in out.glob(f'{stem}_*.png'))
+        for name in expected:
+            matches = [p for p in written if p.startswith(name)]
+            assert matches, (name, written)
+        assert len(written) == 6, written
+        for name in written:
+            img = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+            assert img.shape == (h, w, 3), (name, img.shape)
+        gates = np.load(out / f'{stem}_gates.npz')
+        block = FORMS[form]['block']
+        assert gates[f'{block}/spatial'].ndim == 2
+        assert gates[f'{block}/channel'].shape == (16 if form == 'head' else 64,)
+        assert ((gates[f'{block}/channel'] > 0) & (gates[f'{block}/channel'] < 1)).all()
+
+
+def test_finds_every_block_and_rejects_models_without_one(tmp_path, tool):
+    config, ckpt, _ = _build(tmp_path, 'neck')
+    model = tool.load_model(config, ckpt)
+    assert list(tool.find_rga_blocks(model)) == ['neck.rga_blocks.0']
+    assert model.test_cfg.mode == 'whole'  # the default: one pass over the whole image
+    assert tool.load_model(config, ckpt, slide=True).test_cfg.mode == 'slide'
+    plain, plain_ckpt, _ = _build(tmp_path, 'plain', neck='', head=FORMS['neck']['head'].replace(
+        'in_channels=128', 'in_channels=64'))
+    img = tmp_path / 'x.png'
+    cv2.imwrite(str(img), np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(SystemExit, match='no RGABlock'):
+        tool.main([plain, plain_ckpt, str(img), '--out', str(tmp_path / 'o')])
+
+
+def test_overlay_helpers(tool):
+    img = np.full((10, 20, 3), 100, np.uint8)
+    out = tool.overlay_heatmap(img, np.arange(6, dtype=np.float32).reshape(2, 3), 0.5)
+    assert out.shape == (10, 20, 3) and out.dtype == np.uint8
+    assert tool.normalize(np.ones((3, 3))).tolist() == [[0.5] * 3] * 3
+    chart = tool.channel_gate_chart(np.linspace(0, 1, 16), [15, 14], (37, 53))
+    assert chart.shape == (37, 53, 3)
