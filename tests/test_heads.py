@@ -215,3 +215,22 @@ def test_custom_config_from_scratch(tmp_path):
         out = model._forward(torch.randn(1, 3, 65, 65))
     assert out.shape == (1, 4, 9, 9)
     assert model.decode_head.rga.last_spatial_gate.shape == (1, 1, 9, 9)
+
+
+def test_cityscapes_sizes_train_on_crops_and_infer_whole_images():
+    """The paper's setting: nodes built for 769 crops (97x97 at OS 8, pooled to 33x33), then
+    whole 1024x2048 images (129x257 features) and a 1.25x TTA scale (161x321) through the same
+    weights; the 97x97 crop map is pooled and resized back exactly (align_corners=True)."""
+    head = _build('RGAPSPHead', align_corners=True, rga_cfg=dict(pooled_size=(33, 33))).eval()
+    for feat in ((97, 97), (129, 257), (161, 321)):
+        with torch.no_grad():
+            logits = head.forward([torch.randn(1, 32, *feat)])
+        assert logits.shape == (1, NUM_CLASSES, *feat)
+        assert torch.isfinite(logits).all()
+        assert head.rga.last_spatial_gate.shape == (1, 1, *feat)
+    # on the 97x97 crop map every 3rd pixel is a node: the resized gate equals the node gates
+    pool = head.rga.pool
+    x = torch.randn(1, CHANNELS, 97, 97)
+    nodes = torch.rand(1, 1, 33, 33)
+    torch.testing.assert_close(pool.unpool(nodes, (97, 97))[..., ::3, ::3], nodes)
+    assert pool.pool(x).shape == (1, CHANNELS, 33, 33)

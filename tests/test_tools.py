@@ -332,3 +332,34 @@ def test_setup_cpu_distributed_leaves_gpu_hosts_and_single_process_alone(monkeyp
     before = cfg.to_dict()
     assert not setup_cpu_distributed(cfg)
     assert cfg.to_dict() == before  # GPU host: SyncBN, nccl and device_ids untouched
+
+
+def readme_config() -> str:
+    """The complete config of the README's "Using RGA in your own mmseg config" section."""
+    text = (REPO / 'README.md').read_text()
+    section = text.split('## Using RGA in your own mmseg config', 1)[1]
+    return section.split('```python\n', 1)[1].split('```', 1)[0]
+
+
+@pytest.mark.slow
+def test_readme_config_from_scratch_trains_on_synthetic_data(workspace):
+    """A user's own config (the README's, not in configs/rga) + --synthetic-data: no Cityscapes."""
+    config = workspace / 'my_config.py'
+    config.write_text(readme_config())
+    assert "custom_imports = dict(imports=['mmseg_rga']" in config.read_text()
+    synthetic = workspace / 'generated'
+    shrink = ['model.backbone.depth=18', 'model.decode_head.in_channels=512',
+              'model.decode_head.channels=32', 'model.decode_head.rga_cfg.pooled_size=(8,8)',
+              'model.auxiliary_head.in_channels=256', 'model.auxiliary_head.channels=16',
+              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+              'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+              'val_dataloader.persistent_workers=False', 'train_cfg.max_iters=2',
+              'train_cfg.val_interval=2', 'default_hooks.logger.interval=1',
+              'model.test_cfg.mode=whole']
+    _, out = run_tool([str(REPO / 'tools' / 'train.py'), str(config), '--work-dir',
+                       str(workspace / 'readme'), '--synthetic-data', str(synthetic),
+                       '--cfg-options', *shrink], cwd=workspace, timeout=400)
+    assert (synthetic / 'synthetic_cityscapes.json').is_file()
+    assert 'RGAPSPHead' in out and 'num_classes=19' in out
+    assert 0.0 <= miou(out) <= 100.0
+    assert (workspace / 'readme' / 'iter_2.pth').is_file()

@@ -591,3 +591,27 @@ def use_synthetic_data(cfg, data_root: str, image_size: Tuple[int, int] = (256, 
                     if isinstance(head, dict) and 'num_classes' in head:
                         head['num_classes'] = len(CLASSES)
     return cfg
+
+
+def apply_synthetic_data_option(cfg, data_root: str, num_train: int = 40, num_val: int = 10,
+                                image_size: Tuple[int, int] = (256, 512), seed: int = 0,
+                                timeout: float = 600.0):
+    """``--synthetic-data DIR`` of tools/train.py and tools/test.py: smoke-test any config.
+
+    Writes a synthetic tree to ``data_root`` unless the same one is there (only local rank 0
+    writes; other ranks of a distributed launch wait for it), then points ``cfg`` at it with
+    :func:`use_synthetic_data` (``no_pretrained=True``: mmseg's base configs name weights that are
+    only downloadable). Returns ``cfg``.
+    """
+    import time
+
+    if not synthetic_dataset_matches(data_root, num_train, num_val, image_size, seed):
+        if int(os.environ.get('LOCAL_RANK', '0')) == 0:
+            generate_synthetic_cityscapes(data_root, num_train, num_val, image_size, seed)
+        else:
+            deadline = time.time() + timeout
+            while not synthetic_dataset_matches(data_root, num_train, num_val, image_size, seed):
+                if time.time() > deadline:
+                    raise TimeoutError(f'local rank 0 did not write {data_root} in {timeout} s')
+                time.sleep(1.0)
+    return use_synthetic_data(cfg, data_root, image_size=image_size, no_pretrained=True)

@@ -44,30 +44,31 @@ def _make_case(case, batch, channels, size, ratio):
         phi = torch.rand(batch, channels // ratio, n, requires_grad=True)
         weight = (torch.randn(n // ratio, 2 * n) / n).requires_grad_()
         fn = relation_embedding if case == 'relation_fast' else reference_relation_embedding
-        return lambda: fn(theta, phi, weight)
+        return (lambda: fn(theta, phi, weight)), torch.randn(batch, n // ratio, n)
     x = torch.relu(torch.randn(batch, channels, size, size)).requires_grad_()
     if case == 'block_reference':
         official = OfficialRGAModule(channels, n, cha_ratio=ratio, spa_ratio=ratio,
                                      down_ratio=ratio)
-        return lambda: official(x)
+        return (lambda: official(x)), torch.randn_like(x)
     # same layers and parameter count as the official module (tests/test_rga.py checks that
     # converted weights give the same outputs); built alone so its peak memory is its own
     block = RGABlock(channels, size, order='SC', ratio_channel=ratio, ratio_spatial=ratio,
                      ratio_logit=ratio)
-    return lambda: block(x)
+    return (lambda: block(x)), torch.randn_like(x)
 
 
 def run_case(case, batch, channels, size, ratio, repeats):
     """Child process: time forward+backward, report peak RSS rise."""
     import torch
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', os.cpu_count() or 1)))
-    fn = _make_case(case, batch, channels, size, ratio)
+    # the upstream gradient is allocated up front: only the path's own memory is measured
+    fn, upstream = _make_case(case, batch, channels, size, ratio)
     base = _rss_kib()
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
         out = fn()
-        out.float().square().mean().backward()
+        out.backward(upstream)
         times.append(time.perf_counter() - start)
         del out
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
