@@ -1,9 +1,11 @@
 """Benchmark the factored relation path and the whole RGA-SC block against the straightforward
 formulation (materialized R, its 2N-channel stack and the 1x1 conv; the official RGA_Module).
 
-Each case runs forward + backward in a fresh subprocess so that its peak memory (the rise of the
-process's resident high-water mark over its baseline) is measured alone; times are the best of
-``--repeats`` runs after one warm-up. Prints ratios measured in this one run::
+Each case runs forward + backward (with a preallocated upstream gradient, gradients set to None
+between runs as a training step does) in a fresh subprocess so that its peak memory (the rise of
+the process's resident high-water mark over its baseline, inputs and weights excluded) is
+measured alone; times are the best of ``--repeats`` runs after one warm-up. Prints ratios
+measured in this one run::
 
     python tools/analysis/benchmark_relation.py                      # B=2, C=2048, 97x97
     python tools/analysis/benchmark_relation.py --size 33 --repeats 3
@@ -44,17 +46,18 @@ def _make_case(case, batch, channels, size, ratio):
         phi = torch.rand(batch, channels // ratio, n, requires_grad=True)
         weight = (torch.randn(n // ratio, 2 * n) / n).requires_grad_()
         fn = relation_embedding if case == 'relation_fast' else reference_relation_embedding
-        return (lambda: fn(theta, phi, weight)), torch.randn(batch, n // ratio, n)
+        return (lambda: fn(theta, phi, weight)), torch.randn(batch, n // ratio, n), [
+            theta, phi, weight]
     x = torch.relu(torch.randn(batch, channels, size, size)).requires_grad_()
     if case == 'block_reference':
         official = OfficialRGAModule(channels, n, cha_ratio=ratio, spa_ratio=ratio,
                                      down_ratio=ratio)
-        return (lambda: official(x)), torch.randn_like(x)
+        return (lambda: official(x)), torch.randn_like(x), [x, *official.parameters()]
     # same layers and parameter count as the official module (tests/test_rga.py checks that
     # converted weights give the same outputs); built alone so its peak memory is its own
     block = RGABlock(channels, size, order='SC', ratio_channel=ratio, ratio_spatial=ratio,
                      ratio_logit=ratio)
-    return (lambda: block(x)), torch.randn_like(x)
+    return (lambda: block(x)), torch.randn_like(x), [x, *block.parameters()]
 
 
 def run_case(case, batch, channels, size, ratio, repeats):
@@ -62,7 +65,7 @@ def run_case(case, batch, channels, size, ratio, repeats):
     import torch
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', os.cpu_count() or 1)))
     # the upstream gradient is allocated up front: only the path's own memory is measured
-    fn, upstream = _make_case(case, batch, channels, size, ratio)
+    fn, upstream, leaves = _make_case(case, batch, channels, size, ratio)
     base = _rss_kib()
     times = []
     for _ in range(repeats + 1):
@@ -71,6 +74,8 @@ def run_case(case, batch, channels, size, ratio, repeats):
         out.backward(upstream)
         times.append(time.perf_counter() - start)
         del out
+        for leaf in leaves:  # as optimizer.zero_grad(set_to_none=True) does between steps
+            leaf.grad = None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps(dict(case=case, seconds=min(times[1:]) if repeats else times[0],
                           peak_mib=(peak - base) / 1024)))
