@@ -163,7 +163,9 @@ def _cityscapes_help(info: _DatasetInfo) -> str:
         'To smoke test without Cityscapes, generate a synthetic dataset in the same layout:\n'
         f'  {SYNTHETIC_CMD}\n'
         'and point the config at it:\n'
-        f'  --cfg-options {overrides}')
+        f'  --cfg-options {overrides}\n'
+        'or let the tool do both (it also fits crop sizes and num_classes to the generated data):\n'
+        '  --synthetic-data data/synthetic_cityscapes')
 
 
 def _generic_help(info: _DatasetInfo) -> str:
@@ -171,7 +173,8 @@ def _generic_help(info: _DatasetInfo) -> str:
     if info.seg_dir is not None:
         lines.append(f'and label maps {info.seg_dir}/**/*{info.seg_suffix}')
     lines.append('(set the data root with --cfg-options '
-                 f'{info.where.split(".")[0]}.dataset.data_root=PATH).')
+                 f'{info.where.split(".")[0]}.dataset.data_root=PATH, or smoke-test the config '
+                 'on generated Cityscapes-format data with --synthetic-data DIR).')
     return '\n'.join(lines)
 
 
