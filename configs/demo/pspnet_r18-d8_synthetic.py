@@ -2,7 +2,7 @@
 # scratch on the synthetic Cityscapes-format scenes of
 #   python tools/dataset/generate_synthetic_cityscapes.py --out data/synthetic_cityscapes \
 #       --size 128 256
-# Small enough for a CPU (about 0.2 s per iteration on 2 quiet cores): half-width ResNetV1c-18 (stage
+# Small enough for a CPU (about 0.2 s an iteration on 2 quiet cores): half-width ResNetV1c-18 (stage
 # widths 32-64-128-256), 128x128 crops, batch 4, BN (not SyncBN), no pretrained weights.
 _base_ = [
     'mmseg::_base_/models/pspnet_r50-d8.py', 'mmseg::_base_/datasets/cityscapes.py',

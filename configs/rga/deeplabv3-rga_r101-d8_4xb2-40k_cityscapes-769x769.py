@@ -5,12 +5,6 @@
 # exactly since (33 - 1) divides (97 - 1).
 _base_ = ['mmseg::deeplabv3/deeplabv3_r101-d8_4xb2-40k_cityscapes-769x769.py']
 custom_imports = dict(imports=['mmseg_rga'], allow_failed_imports=False)
-model = dict(
-    decode_head=dict(
-        type='RGAASPPHead',
-        rga_cfg=dict(
-            pooled_size=(33, 33),
-            order='SC',
-            ratio_channel=8,
-            ratio_spatial=8,
-            ratio_logit=8)))
+# r_c = r_s = r_d = 8 as in the paper (RGABlock's defaults, stated for the record)
+rga_cfg = dict(pooled_size=(33, 33), order='SC', ratio_channel=8, ratio_spatial=8, ratio_logit=8)
+model = dict(decode_head=dict(type='RGAASPPHead', rga_cfg=rga_cfg))
