@@ -3,15 +3,16 @@
 #
 # Pinned stack: torch 2.13.0 (CPU wheel), mmcv 2.1.0 with compiled ops, mmengine 0.10.7,
 # mmsegmentation 1.2.2. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
-# (about 18 minutes on 2 cores) into a wheel cached in ${MMCV_WHEEL_CACHE}; later runs install that
+# (about 10-18 minutes on 2 cores) into a wheel cached in ${MMCV_WHEEL_CACHE}; later runs install that
 # wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-TORCH_VERSION=2.13.0
-MMCV_VERSION=2.1.0
+pinned() { sed -n "s/^$1==//p" requirements/pinned.txt; }
+TORCH_VERSION=$(pinned torch)
+MMCV_VERSION=$(pinned mmcv)
 MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
 STAMP_KEY="torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py | cksum)"
@@ -30,13 +31,15 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 log "installing build tools and torch==${TORCH_VERSION} (CPU)"
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
-"${PIP[@]}" install -q "torch==${TORCH_VERSION}" "setuptools<82" wheel ninja "numpy>=1.24" packaging
+"${PIP[@]}" install -q "torch==${TORCH_VERSION}" wheel ninja "numpy>=1.24" packaging \
+  -c requirements/pinned.txt "setuptools"
 
-have_mmcv_ops() {
-  "$VENV/bin/python" - <<'PY' 2>/dev/null
-import mmcv, mmcv.ops  # noqa: F401
+have_mmcv_ops() {  # the pinned mmcv, with its compiled ops (a build without torch has none)
+  MMCV_VERSION=$MMCV_VERSION "$VENV/bin/python" - <<'PY' 2>/dev/null
+import os
+import mmcv
 from mmcv.ops import RoIAlign  # noqa: F401
-assert mmcv.__version__ == "2.1.0", mmcv.__version__
+assert mmcv.__version__ == os.environ['MMCV_VERSION'], mmcv.__version__
 PY
 }
 
@@ -58,7 +61,7 @@ if ! have_mmcv_ops; then
 fi
 
 log "installing mmseg_rga and its requirements"
-"${PIP[@]}" install -q -e ".[tests]"
+"${PIP[@]}" install -q -e ".[tests]" -c requirements/pinned.txt
 
 if ! have_mmcv_ops; then
   echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
