@@ -10,7 +10,6 @@ Examples:
   python tools/test.py CONFIG CKPT --tta --out work_dirs/preds
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -20,19 +19,9 @@ if sys.path[0] != REPO_ROOT:
     sys.path.insert(0, REPO_ROOT)
 
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
-from mmseg_rga.datasets.synthetic_cityscapes import apply_synthetic_data_option  # noqa: E402
-from mmseg_rga.utils import (  # noqa: E402
-    DatasetNotFoundError,
-    LabelValueError,
-    check_data,
-    dataloaders_for,
-    enable_full_checkpoint_loading,
-    setup_cpu_distributed,
-    teardown_cpu_distributed,
-)
+from mmseg_rga.utils.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -74,31 +63,8 @@ def parse_args(argv=None):
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
-    parser.add_argument(
-        '--check-labels',
-        type=int,
-        default=8,
-        metavar='N',
-        help='label maps whose values are checked before testing (0: skip, -1: all)')
-    parser.add_argument(
-        '--synthetic-data',
-        metavar='DIR',
-        help='smoke-test this config without its dataset: write a small synthetic '
-        'Cityscapes-format dataset to DIR (unless there) and point the config at it '
-        '(19 classes, pretrained=None); --cfg-options still win')
-    parser.add_argument(
-        '--no-data-check',
-        action='store_true',
-        help='skip the dataset directory and label checks')
-    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
-    # will pass the `--local-rank` parameter to `tools/train.py` instead
-    # of `--local_rank`.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-
-    return args
+    add_plugin_arguments(parser, 'test')
+    return parser.parse_args(argv)
 
 
 def trigger_visualization_hook(cfg, args):
@@ -124,22 +90,11 @@ def trigger_visualization_hook(cfg, args):
 
 def build_cfg(args) -> Config:
     """The config the Runner gets: file + ``--cfg-options`` + the CLI flags."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.synthetic_data:
-        apply_synthetic_data_option(cfg, args.synthetic_data)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
 
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist (expected a .pth file '
+                         'written by tools/train.py, e.g. work_dirs/<config>/iter_80000.pth)')
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:
@@ -148,7 +103,7 @@ def build_cfg(args) -> Config:
     if args.tta:
         missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
         if missing:
-            raise ValueError(
+            raise SystemExit(
                 f'--tta needs {" and ".join(missing)} in the config {args.config} (mmseg\'s '
                 'dataset base configs, e.g. mmseg::_base_/datasets/cityscapes.py, define them)')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -163,25 +118,8 @@ def build_cfg(args) -> Config:
 
 
 def main(argv=None):
-    enable_full_checkpoint_loading()
     args = parse_args(argv)
-    cfg = build_cfg(args)
-
-    if not args.no_data_check:
-        try:
-            check_data(cfg, dataloaders_for('test', cfg), args.check_labels)
-        except (DatasetNotFoundError, LabelValueError) as err:  # a message, not a traceback
-            sys.exit(f'{type(err).__name__}: {err}')
-    cpu_dist = setup_cpu_distributed(cfg)
-
-    # build the runner from config
-    runner = Runner.from_cfg(cfg)
-
-    # start testing
-    runner.test()
-
-    if cpu_dist:
-        teardown_cpu_distributed()
+    run(build_cfg(args), 'test', args)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ Examples:
 """
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 
@@ -27,20 +26,9 @@ if sys.path[0] != REPO_ROOT:
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from mmseg.registry import RUNNERS  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
-from mmseg_rga.datasets.synthetic_cityscapes import apply_synthetic_data_option  # noqa: E402
-from mmseg_rga.utils import (  # noqa: E402
-    DatasetNotFoundError,
-    LabelValueError,
-    check_data,
-    dataloaders_for,
-    enable_full_checkpoint_loading,
-    setup_cpu_distributed,
-    teardown_cpu_distributed,
-)
+from mmseg_rga.utils.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -72,49 +60,13 @@ def parse_args(argv=None):
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument(
-        '--check-labels',
-        type=int,
-        default=8,
-        metavar='N',
-        help='label maps per dataset whose values are checked against '
-        '[0, num_classes) + ignore index before training (0: skip, -1: all)')
-    parser.add_argument(
-        '--synthetic-data',
-        metavar='DIR',
-        help='smoke-test this config without its dataset: write a small synthetic '
-        'Cityscapes-format dataset to DIR (unless there) and point the config at it '
-        '(19 classes, pretrained=None); --cfg-options still win')
-    parser.add_argument(
-        '--no-data-check',
-        action='store_true',
-        help='skip the dataset directory and label checks')
-    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
-    # will pass the `--local-rank` parameter to `tools/train.py` instead
-    # of `--local_rank`.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-
-    return args
+    add_plugin_arguments(parser, 'train')
+    return parser.parse_args(argv)
 
 
 def build_cfg(args) -> Config:
     """The config the Runner gets: file + ``--cfg-options`` + the CLI flags."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.synthetic_data:
-        apply_synthetic_data_option(cfg, args.synthetic_data)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
 
     # enable automatic-mixed-precision training
     if args.amp is True:
@@ -140,28 +92,8 @@ def build_cfg(args) -> Config:
 
 
 def main(argv=None):
-    enable_full_checkpoint_loading()
     args = parse_args(argv)
-    cfg = build_cfg(args)
-
-    if not args.no_data_check:
-        try:
-            check_data(cfg, dataloaders_for('train', cfg), args.check_labels)
-        except (DatasetNotFoundError, LabelValueError) as err:  # a message, not a traceback
-            sys.exit(f'{type(err).__name__}: {err}')
-    cpu_dist = setup_cpu_distributed(cfg)
-
-    # build the runner from config
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-
-    # start training
-    runner.train()
-
-    if cpu_dist:
-        teardown_cpu_distributed()
+    run(build_cfg(args), 'train', args)
 
 
 if __name__ == '__main__':

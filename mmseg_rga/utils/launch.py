@@ -1,0 +1,82 @@
+"""What tools/train.py and tools/test.py share beyond mmseg's own scripts.
+
+:func:`add_plugin_arguments` adds the plugin's flags (``--synthetic-data``, ``--check-labels``,
+``--no-data-check``, ``--local-rank``); :func:`load_config` reads the config with the flags every
+tool has (``--launcher``, ``--synthetic-data``, ``--cfg-options``, ``--work-dir``);
+:func:`run` checks the data, sets up CPU distributed runs, builds the Runner and runs it.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from .checkpoint import enable_full_checkpoint_loading
+from .data_check import DatasetNotFoundError, LabelValueError, check_data, dataloaders_for
+from .dist import setup_cpu_distributed, teardown_cpu_distributed
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
+    """The flags both tools add to mmseg's; ``mode`` is 'train' or 'test' (for the help)."""
+    parser.add_argument(
+        '--synthetic-data',
+        metavar='DIR',
+        help='smoke-test this config without its dataset: write a small synthetic '
+        'Cityscapes-format dataset to DIR (unless there) and point the config at it '
+        '(19 classes, pretrained=None); --cfg-options still win')
+    parser.add_argument(
+        '--check-labels',
+        type=int,
+        default=8,
+        metavar='N',
+        help=f'label maps per dataset whose values are checked against [0, num_classes) + '
+        f'ignore index before {mode}ing (0: skip, -1: all)')
+    parser.add_argument(
+        '--no-data-check',
+        action='store_true',
+        help='skip the dataset directory and label checks')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args):
+    """Config file + ``--synthetic-data`` + ``--cfg-options``, launcher and work_dir set."""
+    from mmengine.config import Config
+
+    from mmseg_rga.datasets import apply_synthetic_data_option
+
+    enable_full_checkpoint_loading()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.synthetic_data:
+        apply_synthetic_data_option(cfg, args.synthetic_data)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    # work_dir: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def run(cfg, mode: str, args) -> None:
+    """Check the data, then ``Runner.from_cfg(cfg).train()`` or ``.test()``.
+
+    Dataset and label problems exit with their message (no traceback) before the Runner is
+    built; on a CPU host a distributed launch runs with gloo (see :mod:`.dist`).
+    """
+    from mmengine.runner import Runner
+    from mmseg.registry import RUNNERS
+
+    if not args.no_data_check:
+        try:
+            check_data(cfg, dataloaders_for(mode, cfg), args.check_labels)
+        except (DatasetNotFoundError, LabelValueError) as err:
+            sys.exit(f'{type(err).__name__}: {err}')
+    cpu_dist = setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    getattr(runner, mode)()
+    if cpu_dist:
+        teardown_cpu_distributed()
