@@ -18,7 +18,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if sys.path[0] != REPO_ROOT:
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
 from mmseg_rga.utils.launch import add_plugin_arguments, load_config, run  # noqa: E402
@@ -46,21 +46,6 @@ def parse_args(argv=None):
         'to the work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
     add_plugin_arguments(parser, 'test')

@@ -1,9 +1,9 @@
 """What tools/train.py and tools/test.py share beyond mmseg's own scripts.
 
-:func:`add_plugin_arguments` adds the plugin's flags (``--synthetic-data``, ``--check-labels``,
-``--no-data-check``, ``--local-rank``); :func:`load_config` reads the config with the flags every
-tool has (``--launcher``, ``--synthetic-data``, ``--cfg-options``, ``--work-dir``);
-:func:`run` checks the data, sets up CPU distributed runs, builds the Runner and runs it.
+* :func:`add_plugin_arguments`: the flags both tools take (``--cfg-options``, ``--launcher``,
+  ``--synthetic-data``, ``--check-labels``, ``--no-data-check``, ``--local-rank``);
+* :func:`load_config`: the config file + ``--synthetic-data`` + ``--cfg-options`` + work_dir;
+* :func:`run`: data checks, CPU distributed setup, the Runner's train() or test().
 """
 import argparse
 import os
@@ -16,7 +16,25 @@ from .dist import setup_cpu_distributed, teardown_cpu_distributed
 
 
 def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
-    """The flags both tools add to mmseg's; ``mode`` is 'train' or 'test' (for the help)."""
+    """The flags both tools share: mmseg's ``--cfg-options`` and ``--launcher`` and the plugin's
+    own; ``mode`` is 'train' or 'test' (for the help)."""
+    from mmengine.config import DictAction
+
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     parser.add_argument(
         '--synthetic-data',
         metavar='DIR',
