@@ -300,6 +300,11 @@ def test_group_norm_and_other_activation():
     assert block(_x(c=16, h=4, w=4)).shape == (2, 16, 4, 4)
 
 
+#: mean relative error of the autocast output at seed 0, measured: bf16 5.3e-3, fp16 6.9e-4
+#: (seeds 0-2: at most 6.4e-3 and 8.1e-4); the tolerances are ~1.9x the seed-0 value
+AUTOCAST_TOL = {torch.bfloat16: 1e-2, torch.float16: 1.3e-3}
+
+
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_autocast_is_finite_and_close_at_97x97(dtype):
     """N = 9409 nodes; relation values are far outside fp16's range, the path stays fp32."""
@@ -311,16 +316,13 @@ def test_autocast_is_finite_and_close_at_97x97(dtype):
         branch.relation.register_forward_hook(lambda m, i, o: relation_dtypes.append(o.dtype))
     with torch.no_grad():
         ref = block(x)
-        try:
-            with torch.autocast('cpu', dtype=dtype):
-                out = block(x)
-        except RuntimeError as err:  # pragma: no cover - depends on the CPU kernels
-            pytest.skip(f'autocast {dtype} unsupported on this CPU build: {err}')
+        with torch.autocast('cpu', dtype=dtype):
+            out = block(x)
     assert torch.isfinite(out).all()
     assert out.dtype in (dtype, torch.float32)
     assert relation_dtypes == [torch.float32] * 4  # fp32 run, then the autocast run
     rel = ((out.float() - ref).abs().mean() / ref.abs().mean()).item()
-    assert rel < 5e-2, rel
+    assert rel < AUTOCAST_TOL[dtype], rel
 
 
 def test_autocast_pooling_runs_in_fp32():
@@ -328,6 +330,8 @@ def test_autocast_pooling_runs_in_fp32():
     x = _x(c=3, h=9, w=7).bfloat16()
     out = pool.pool(x)
     assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 4, 4)
+    # pooled in fp32, then rounded once to bf16: within its unit roundoff (2^-8 relative)
+    torch.testing.assert_close(out.float(), pool.pool(x.float()), rtol=2 ** -8, atol=1e-30)
 
 
 @pytest.mark.parametrize('kwargs,match', [
