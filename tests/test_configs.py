@@ -16,9 +16,16 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from readme_tables import (
+    block_params,
+    config_param_lines,
+    config_rounded_totals,
+    millions,
+    readme_config_table,
+)
 
 import mmseg_rga  # noqa: F401  (registers the modules)
-from mmseg_rga.models import RGAHeadMixin, RGANeck
+from mmseg_rga.models import RGABlock, RGAHeadMixin, RGANeck
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'rga'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -129,14 +136,38 @@ def _data_samples(batch, shape, num_classes=19):
 DISTINCT = sorted(n for n in CONFIGS if n not in SAME_MODEL)
 
 
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_readme_tables_agree_with_the_printed_counts():
+    """Every rounded count in both READMEs is the exact count printed by the counting command
+    (configs/rga/README.md), which test_build_full_model checks against the built models."""
+    exact = config_param_lines()
+    assert set(exact) == set(DISTINCT)
+    rounded = config_rounded_totals()
+    assert set(rounded) == set(DISTINCT)
+    for name, (total, no_aux, rga) in exact.items():
+        assert rounded[name] == (millions(total), millions(no_aux)), name
+    table = readme_config_table()
+    assert set(table) <= set(DISTINCT) and len(table) == 6
+    for name, (total, rga) in table.items():
+        assert (total, rga) == (millions(exact[name][0]), millions(exact[name][2])), name
+
+
 @pytest.mark.parametrize('name', DISTINCT)
 def test_build_full_model(name):
-    """The config's own architecture (ResNet-101 D8) builds offline; no forward (slow on CPU)."""
+    """The config's own architecture (ResNet-101 D8) builds offline with the parameter counts
+    the READMEs print; no forward (slow on CPU)."""
     head_type, neck_type, _ = EXPECTED[name]
     _, model_cfg = _load(name)
     assert not _has_syncbn(model_cfg)
     model = _build(model_cfg)
     assert len(model.backbone.layer3) == 23  # ResNet-101
+    total, rga = _count(model), sum(_count(m) for m in model.modules() if isinstance(m, RGABlock))
+    assert (total, total - _count(model.auxiliary_head), rga) == config_param_lines()[name]
+    if head_type.startswith('RGA') or neck_type:  # one 33x33 RGA-SC block, as README.md lists
+        assert rga == block_params()[(4 * 512 if neck_type else 512, 33)][2]
     if head_type.startswith('RGA'):
         head = model.decode_head
         assert isinstance(head, RGAHeadMixin)

@@ -2,6 +2,7 @@
 import copy
 import textwrap
 
+import mmseg.models.decode_heads as decode_heads
 import pytest
 import torch
 from mmengine.config import Config
@@ -10,6 +11,7 @@ from mmengine.structures import PixelData
 from mmseg.models.decode_heads import ASPPHead, DepthwiseSeparableASPPHead, FCNHead, PSPHead
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from readme_tables import block_params
 
 import mmseg_rga  # noqa: F401  (registers the modules)
 from mmseg_rga.models import (
@@ -152,9 +154,20 @@ def test_norm_and_align_corners_come_from_the_head_unless_given():
     assert head.rga.spatial.theta.conv.out_channels == CHANNELS // 4
 
 
-def test_default_rga_cfg():
-    head = _build('RGAFCNHead', rga_cfg=None)
-    assert head.rga.pooled_size == (33, 33) and head.rga.order == 'SC'
+@pytest.mark.parametrize('name', list(HEADS))
+def test_default_rga_cfg(name):
+    """Without rga_cfg: RGA-SC at 33x33, ratios 8, the head's norm and align_corners; on a
+    512-channel head the 908,888-parameter block of README.md's table."""
+    head = _build(name, rga_cfg=None, channels=512, norm_cfg=dict(type='GN', num_groups=1),
+                  align_corners=True)
+    block = head.rga
+    assert block.pooled_size == (33, 33) and block.order == 'SC'
+    assert block.pool.align_corners is True
+    assert isinstance(block.spatial.theta.norm, torch.nn.GroupNorm)
+    assert block.spatial.theta.conv.out_channels == 512 // 8
+    assert block.spatial.relation.weight.shape[0] == 33 * 33 // 8
+    assert block.spatial.logit[0].conv.out_channels == (1 + 1089 // 8) // 8
+    assert sum(p.numel() for p in block.parameters()) == block_params()[(512, 33)][2]
 
 
 @pytest.mark.parametrize('rga_cfg, match', [
@@ -234,3 +247,45 @@ def test_cityscapes_sizes_train_on_crops_and_infer_whole_images():
     nodes = torch.rand(1, 1, 33, 33)
     torch.testing.assert_close(pool.unpool(nodes, (97, 97))[..., ::3, ::3], nodes)
     assert pool.pool(x).shape == (1, CHANNELS, 33, 33)
+
+
+class _HelperFCN(FCNHead):
+    """Reaches cls_seg through super().forward."""
+
+    def forward(self, inputs):
+        return super().forward(inputs) * 2
+
+
+class _FeatureOnlyFCN(FCNHead):
+    """Its forward stops before the classifier: never reaches cls_seg."""
+
+    def forward(self, inputs):
+        return self._forward_feature(inputs)
+
+
+@pytest.mark.parametrize('base', ['SegmenterMaskTransformerHead', 'VPDDepthHead',
+                                  'SideAdapterCLIPHead', 'IterativeDecodeHead', _FeatureOnlyFCN])
+def test_rga_head_refuses_heads_that_never_reach_cls_seg(base):
+    """These heads compute their output without their own cls_seg: RGA would never run."""
+    base = getattr(decode_heads, base) if isinstance(base, str) else base
+    with pytest.raises(ValueError, match=rf'forward calls self\.cls_seg.*{base.__name__}\.forward '
+                                         'never reaches cls_seg'):
+        rga_head(base)
+
+
+@pytest.mark.parametrize('base', [PSPHead, ASPPHead, FCNHead, DepthwiseSeparableASPPHead,
+                                  'NLHead', 'UPerHead', 'DepthwiseSeparableFCNHead', 'PIDHead',
+                                  _HelperFCN])
+def test_rga_head_accepts_heads_that_reach_cls_seg(base):
+    """Directly (PSP, ASPP, NL), in a subclass's own forward (DeepLabV3+), through a helper
+    (UPer), an inherited forward (DepthwiseSeparableFCN), the bound method handed on (PID) or
+    super().forward; the built head applies RGA."""
+    base = getattr(decode_heads, base) if isinstance(base, str) else base
+    cls = rga_head(base)
+    assert cls.__name__ == f'RGA{base.__name__}' and cls.cls_seg is RGAHeadMixin.cls_seg
+    if base in (decode_heads.NLHead, _HelperFCN):
+        head = cls(in_channels=8, channels=8, num_classes=3, rga_cfg=dict(pooled_size=4)).eval()
+        calls = []
+        head.rga.register_forward_hook(lambda *args: calls.append(1))
+        assert head([torch.randn(1, 8, 6, 7)]).shape == (1, 3, 6, 7)
+        assert calls == [1]

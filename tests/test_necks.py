@@ -3,6 +3,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+from readme_tables import block_params
 
 import mmseg_rga  # noqa: F401  (registers the modules)
 from mmseg_rga.models import RGABlock, RGANeck
@@ -124,3 +125,19 @@ def test_channel_mismatch_names_the_level():
     inputs[2] = torch.randn(2, 32, 5)
     with pytest.raises(ValueError, match=r'level 2: expected a 4D .* got \(2, 32, 5\)'):
         neck(inputs)
+
+
+def test_defaults_are_the_documented_block():
+    """Defaults: last level, concat, RGA-SC at 33x33 with r_c = r_s = r_d = 8 -- on C5 (2048 ch)
+    the 3,375,800-parameter block of README.md's table (behaviour, not where defaults live)."""
+    neck = RGANeck(in_channels=[256, 2048])
+    assert neck.in_index == [1] and neck.out_channels == [256, 4096]
+    block = neck.rga
+    assert block.order == 'SC' and block.pooled_size == (33, 33)
+    assert block.pool.align_corners is False
+    assert block.spatial.theta.conv.out_channels == 2048 // 8              # r_c
+    assert block.spatial.relation.weight.shape[0] == 33 * 33 // 8          # r_s
+    assert block.spatial.logit[0].conv.out_channels == (1 + 1089 // 8) // 8  # r_d
+    assert isinstance(block.spatial.theta.norm, torch.nn.BatchNorm2d)
+    assert isinstance(block.spatial.theta.activate, torch.nn.ReLU)
+    assert sum(p.numel() for p in neck.parameters()) == block_params()[(2048, 33)][2]

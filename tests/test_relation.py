@@ -1,7 +1,10 @@
 """The factored relation embedding against the straightforward R-stack-conv formulation."""
+import math
+
 import pytest
 import torch
 from reference_rga import reference_relation_embedding
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmseg_rga.models import relation as relation_mod
 from mmseg_rga.models.relation import relation_costs, relation_embedding
@@ -54,6 +57,39 @@ def test_picks_the_cheaper_order():
     # many dims, few nodes: materializing R is cheaper
     factored, materialized = relation_costs(4, 64, 8)
     assert materialized < factored
+
+
+class _ResultShapes(TorchDispatchMode):
+    """Records the shape of every tensor an aten op returns (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor):
+                self.shapes.append(tuple(t.shape))
+        return out
+
+
+@pytest.mark.parametrize('batch,dim,nodes,out,factored', [
+    (2, 3, 64, 8, True),     # few dims, many nodes: factored, no (B, M, M) tensor
+    (2, 8, 49, 6, True),
+    (3, 64, 4, 8, False),    # many dims, few nodes: R (B, M, M) is materialized
+    (2, 40, 6, 2, False),
+])
+def test_dispatch_follows_the_costs(batch, dim, nodes, out, factored):
+    costs = relation_costs(nodes, dim, out)
+    assert (costs[0] <= costs[1]) == factored
+    theta, phi, weight = _inputs(batch, dim, nodes, out)
+    with _ResultShapes() as seen:
+        relation_embedding(theta, phi, weight).sum().backward()
+    has_relation_matrix = (batch, nodes, nodes) in seen.shapes
+    assert has_relation_matrix == (not factored), seen.shapes
+    if factored:  # nothing of M x M size at all (R, its transpose or its 2M stack)
+        assert max(math.prod(s) for s in seen.shapes) < nodes * nodes, seen.shapes
 
 
 def test_the_row_comes_first():

@@ -5,6 +5,7 @@ a tiny synthetic Cityscapes-format dataset (64x128 images), with the repo's PSPN
 shrunk to a ResNetV1c-18 through ``--cfg-options``. One 4-iteration training run is shared by the
 test-mode tests and is the reference of the resume test.
 """
+import json
 import os
 import re
 import shutil
@@ -167,21 +168,59 @@ def test_train_validates_with_sliding_window(trained):
         assert (trained['work_dir'] / f'iter_{it}.pth').is_file()
 
 
+def probe_config(workspace, tiny_config, mode):
+    """The tiny config plus tests/forward_probe.py's hook, which writes what the tool ran."""
+    probe_dir = workspace / 'probe'
+    probe_dir.mkdir(exist_ok=True)
+    shutil.copy(REPO / 'tests' / 'forward_probe.py', probe_dir)
+    record = probe_dir / f'{mode}.json'
+    config = probe_dir / f'probe_{mode}.py'
+    config.write_text(f"""
+_base_ = [{str(tiny_config)!r}]
+custom_imports = dict(imports=['mmseg_rga', 'forward_probe'], allow_failed_imports=False)
+custom_hooks = [dict(type='RecordTestForwardHook', path={str(record)!r})]
+""")
+    return config, record, dict(PYTHONPATH=str(probe_dir))
+
+
+# (segmentor input shapes, backbone input shapes) per validation image of 64x128: slide runs
+# 64x64 crops at stride 48 (3 per 64x128 map, 6 per 80x160); whole runs the image itself; TTA
+# runs scales 1.0 and 1.25, each plain and flipped, each by sliding window (the model's mode)
+EXPECTED_FORWARDS = {
+    'slide': ([(1, 3, 64, 128)], [(1, 3, 64, 64)] * 3),
+    'whole': ([(1, 3, 64, 128)], [(1, 3, 64, 128)]),
+    'tta': ([(1, 3, 64, 128)] * 2 + [(1, 3, 80, 160)] * 2, [(1, 3, 64, 64)] * 18),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('mode', ['slide', 'whole', 'tta'])
 def test_test_modes(trained, workspace, data_root, tiny_config, mode):
+    """Each mode runs as named (the forward input sizes) with the checkpoint's weights."""
+    config, record, env = probe_config(workspace, tiny_config, mode)
     extra = {'slide': [], 'whole': [], 'tta': ['--tta']}[mode]
-    cmd = eval_cmd(tiny_config, trained['work_dir'] / 'iter_4.pth', workspace / f'test_{mode}',
-                   data_root, *extra)
+    checkpoint = trained['work_dir'] / 'iter_4.pth'
+    cmd = eval_cmd(config, checkpoint, workspace / f'test_{mode}', data_root, *extra)
     if mode == 'whole':
         cmd.append('model.test_cfg.mode=whole')
     if mode == 'slide':
         cmd[cmd.index('--cfg-options'):cmd.index('--cfg-options')] = [
             '--out', str(workspace / 'preds')]
-    _, out = run_tool(cmd, cwd=workspace)
-    assert 'Load checkpoint from' in out
-    value = miou(out)
-    print(f'test.py {mode}: mIoU={value}')
+    _, out = run_tool(cmd, cwd=workspace, env=env)
+    assert 0.0 <= miou(out) <= 100.0
+    seen = json.loads(record.read_text())
+    segmentor, backbone = EXPECTED_FORWARDS[mode]
+    num_images = 2
+    assert sorted(map(tuple, seen['segmentor'])) == sorted(segmentor * num_images)
+    assert sorted(map(tuple, seen['backbone'])) == sorted(backbone * num_images)
+    # the tested weights are the checkpoint's (all of them), not those of iteration 2
+    for name, ckpt in (('iter_4', state_dict(checkpoint)),
+                       ('iter_2', state_dict(trained['work_dir'] / 'iter_2.pth'))):
+        sums = {k: [v.double().sum().item(), v.double().abs().sum().item()]
+                for k, v in ckpt.items() if v.is_floating_point()}
+        assert sums.keys() == seen['weights'].keys()
+        same = all(np.allclose(sums[k], seen['weights'][k], rtol=1e-12, atol=0) for k in sums)
+        assert same == (name == 'iter_4'), name
     if mode == 'tta':
         assert 'SegTTAModel' in out
     if mode == 'slide':  # --out keeps the predictions as label PNGs

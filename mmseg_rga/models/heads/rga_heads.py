@@ -13,7 +13,10 @@ The heads below are that mixin on mmseg's PSP, ASPP, FCN and depthwise-separable
 :func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``.
 The attention math lives in :mod:`mmseg_rga.models.rga`.
 """
-from typing import Optional, Type
+import ast
+import inspect
+import textwrap
+from typing import Optional, Set, Type
 
 import torch
 import torch.nn as nn
@@ -78,12 +81,57 @@ class RGAHeadMixin:
         return super().cls_seg(feat)
 
 
+def _method_reaches_cls_seg(cls: type, name: str, start: int, seen: Set[tuple]) -> bool:
+    """Does ``cls``'s method ``name`` (looked up on ``cls.__mro__[start:]``) use ``cls_seg``?
+
+    Reads the method's source: a ``self.cls_seg`` reference (a call, or the bound method handed
+    to a sub-module) answers yes; a ``self.m(...)`` or ``super().m(...)`` call is followed into
+    ``m`` when a decode head class of the MRO defines it.
+    A method whose source cannot be read counts as reaching ``cls_seg`` (nothing to refuse on).
+    """
+    mro = cls.__mro__
+    owner = next((k for k in mro[start:] if name in vars(k)), None)
+    if owner is None or not issubclass(owner, BaseDecodeHead) or (owner, name) in seen:
+        return False
+    seen.add((owner, name))
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(vars(owner)[name])))
+    except (OSError, TypeError, SyntaxError):
+        return True
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr == 'cls_seg'
+                and isinstance(node.value, ast.Name) and node.value.id == 'self'):
+            return True  # called, or handed on as a callable (PIDHead)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        target, called = node.func.value, node.func.attr
+        if (isinstance(target, ast.Name) and target.id == 'self'
+                and _method_reaches_cls_seg(cls, called, 0, seen)):
+            return True
+        if (isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
+                and target.func.id == 'super'
+                and _method_reaches_cls_seg(cls, called, mro.index(owner) + 1, seen)):
+            return True
+    return False
+
+
 def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type:
     """Return ``class RGA<Base>(RGAHeadMixin, base_cls)``; the caller may register it.
 
+    RGA sits in ``cls_seg``, so a head whose ``forward`` never calls ``self.cls_seg`` would build
+    the block and never use it. The rule: the ``forward`` found on ``base_cls``'s MRO must use
+    ``self.cls_seg``, directly or through ``self.<method>(...)`` / ``super().<method>(...)``
+    calls into methods defined on decode head classes (read from their source). In mmseg 1.2.2,
+    ``SegmenterMaskTransformerHead``, ``VPDDepthHead``, ``SideAdapterCLIPHead`` and
+    ``IterativeDecodeHead`` (K-Net: its sub-head's ``cls_seg``) fail it.
+
     Args:
-        base_cls: an mmseg decode head whose forward ends with ``self.cls_seg(feat)``.
+        base_cls: an mmseg decode head whose forward reaches ``self.cls_seg(feat)``.
         name: class name; default ``'RGA' + base_cls.__name__``.
+
+    Raises:
+        ValueError: ``base_cls`` is not a BaseDecodeHead subclass, or its forward never reaches
+            ``cls_seg``.
 
     Example:
         >>> from mmseg.models.decode_heads import NLHead
@@ -91,6 +139,10 @@ def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type
     """
     if not (isinstance(base_cls, type) and issubclass(base_cls, BaseDecodeHead)):
         raise ValueError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
+    if not _method_reaches_cls_seg(base_cls, 'forward', 0, set()):
+        raise ValueError(f'rga_head expects a decode head whose forward calls self.cls_seg(feat) '
+                         f'(RGA is applied there); {base_cls.__name__}.forward never reaches '
+                         f'cls_seg, so RGA would be built and never used')
     name = name or f'RGA{base_cls.__name__}'
     doc = (f'{base_cls.__name__} with RGA on its classifier input (see RGAHeadMixin).\n\n'
            f'Args:\n    rga_cfg (dict, optional): RGABlock arguments (see RGAHeadMixin).\n'

@@ -1,0 +1,63 @@
+"""The parameter counts the READMEs print, parsed so the tests check them against built models.
+
+* ``README.md``, "Benchmarks": one RGA block per (in_channels, pooled size), exact counts of
+  RGA-S, RGA-C and RGA-SC; "Configs": total (M) and RGA (M) per 80k config.
+* ``configs/rga/README.md``, "Parameter counts": the exact output of the counting command, one
+  line per 80k config; "Results": total / w/o aux (M); "Pooled size": RGA-SC (M) per size.
+"""
+import re
+from pathlib import Path
+from typing import Dict, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / 'README.md'
+CONFIG_README = REPO / 'configs' / 'rga' / 'README.md'
+
+
+def _int(text: str) -> int:
+    return int(text.replace(',', ''))
+
+
+def _rows(pattern: str, path: Path):
+    rows = re.findall(pattern, path.read_text(), flags=re.M)
+    assert rows, f'no table row of {path} matches {pattern!r}'
+    return rows
+
+
+def block_params() -> Dict[Tuple[int, int], Tuple[int, int, int]]:
+    """README.md: (in_channels, pooled side) -> exact (RGA-S, RGA-C, RGA-SC) parameters."""
+    rows = _rows(r'^\| (\d+) \| (\d+)×(\d+)[^|]* \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$',
+                 README)
+    return {(int(c), int(h)): (_int(s), _int(ch), _int(sc)) for c, h, w, s, ch, sc in rows}
+
+
+def config_param_lines() -> Dict[str, Tuple[int, int, int]]:
+    """configs/rga/README.md: config file name -> exact (total, w/o aux, RGA) parameters."""
+    rows = _rows(r'^configs/rga/(\S+\.py): total ([\d,]+)  w/o aux ([\d,]+)  RGA ([\d,]+)$',
+                 CONFIG_README)
+    return {name: (_int(t), _int(w), _int(r)) for name, t, w, r in rows}
+
+
+def config_rounded_totals() -> Dict[str, Tuple[float, float]]:
+    """configs/rga/README.md "Results": config (80k name) -> (total M, w/o aux M)."""
+    rows = _rows(r'^\| [^|]+ \| `([^`]+\.py)` \| ([\d.]+)M / ([\d.]+)M \|', CONFIG_README)
+    return {name.replace('{40k,80k}', '80k'): (float(t), float(w)) for name, t, w in rows}
+
+
+def readme_config_table() -> Dict[str, Tuple[float, float]]:
+    """README.md "Configs": config -> (total M, RGA M; 0 for '–')."""
+    rows = _rows(r"^\| [^|]+ \| `([^`]+\.py)`(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|",
+                 README)
+    return {name: (float(t), 0.0 if r == '–' else float(r[:-1])) for name, t, r in rows}
+
+
+def pooled_size_table() -> Dict[int, Tuple[float, float]]:
+    """configs/rga/README.md "Pooled size": side -> RGA-SC (M) on 512 and on 2048 channels."""
+    rows = _rows(r'^\| \**(\d+)x\d+\**[^|]*\| \d+ \| \**([\d.]+)M\**[^|]*\| ([\d.]+)M \|$',
+                 CONFIG_README)
+    return {int(s): (float(a), float(b)) for s, a, b in rows}
+
+
+def millions(count: int) -> float:
+    """A count as the READMEs round it: M with 2 decimals."""
+    return round(count / 1e6, 2)
