@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmseg_rga.datasets.synthetic_cityscapes import (
+from mmseg_rga.datasets.synthetic import (
     CLASSES,
     IGNORE_INDEX,
     IMG_SUFFIX,
@@ -97,7 +97,7 @@ def test_bad_arguments(tmp_path):
 
 def test_cli(tmp_path):
     out = tmp_path / 'syn'
-    tool = osp.join(REPO, 'tools/dataset/generate_synthetic_cityscapes.py')
+    tool = osp.join(REPO, 'tools/dataset_converters/generate_synthetic_cityscapes.py')
     subprocess.run([sys.executable, tool, '--out', str(out), '--num-train', '2', '--num-val', '1',
                     '--size', '64', '96', '--seed', '0'], check=True, cwd=str(tmp_path))
     assert len(glob.glob(str(out / 'leftImg8bit/train/synth') + '/*' + IMG_SUFFIX)) == 2

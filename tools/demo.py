@@ -3,7 +3,7 @@
     python tools/demo.py [--work-dir work_dirs/demo] [--num-train 200] [--num-val 50]
                          [--iters 1000] [--tiny]
 
-1. writes the synthetic Cityscapes-format dataset (tools/dataset/generate_synthetic_cityscapes.py)
+1. writes the synthetic Cityscapes-format dataset (tools/dataset_converters/generate_synthetic_cityscapes.py)
    unless the same one is already there;
 2. trains ``configs/demo/pspnet_r18-d8_synthetic.py`` (PSPNet, half-width dilated
    ResNetV1c-18, from scratch) and ``configs/demo/pspnet-rga_r18-d8_synthetic.py`` (the same
@@ -38,7 +38,7 @@ for path in (REPO, TOOLS):
 
 import numpy as np  # noqa: E402
 
-from mmseg_rga.datasets.synthetic_cityscapes import (  # noqa: E402
+from mmseg_rga.datasets.synthetic import (  # noqa: E402
     IMG_SUFFIX,
     SEG_MAP_SUFFIX,
     generate_synthetic_cityscapes,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed training on one or more nodes with torchrun (works on GPU hosts and, with gloo,
-# on CPU-only hosts: see mmseg_rga/utils/dist.py).
+# on CPU-only hosts: see mmseg_rga/tooling/dist.py).
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), PYTHON (python).
 set -euo pipefail

@@ -60,7 +60,7 @@ def load_config(args):
     """Config file + ``--synthetic-data`` + ``--cfg-options``, launcher and work_dir set."""
     from mmengine.config import Config
 
-    from mmseg_rga.datasets import apply_synthetic_data_option
+    from mmseg_rga.datasets.synthetic import apply_synthetic_data_option
 
     enable_full_checkpoint_loading()
     if 'LOCAL_RANK' not in os.environ:

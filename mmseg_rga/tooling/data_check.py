@@ -12,7 +12,7 @@ Two checks, both cheap enough to run on every start (a directory scan plus a few
   ``Target 33 is out of bounds`` / CUDA device-side assert deep inside the loss.
 
 A single corrupt file among thousands is not guaranteed to be sampled; for that, add the
-:class:`~mmseg_rga.utils.transforms.CheckSegLabelRange` transform after ``LoadAnnotations``
+:class:`~mmseg_rga.datasets.transforms.CheckSegLabelRange` transform after ``LoadAnnotations``
 (vectorised compare, about 1 ms per 1024x2048 map, in the dataloader workers).
 """
 import inspect
@@ -22,18 +22,16 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-CITYSCAPES_PREPARE_CMD = 'python tools/prepare_cityscapes.py data/cityscapes'
-SYNTHETIC_CMD = ('python tools/dataset/generate_synthetic_cityscapes.py '
+from mmseg_rga.datasets.transforms import LabelValueError
+
+CITYSCAPES_PREPARE_CMD = 'python tools/dataset_converters/prepare_cityscapes.py data/cityscapes'
+SYNTHETIC_CMD = ('python tools/dataset_converters/generate_synthetic_cityscapes.py '
                  '--out data/synthetic_cityscapes')
 WRAPPER_KEYS = ('dataset', 'datasets')
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """The data directory of a dataset config is missing or empty."""
-
-
-class LabelValueError(ValueError):
-    """A label map holds values outside ``[0, num_classes)`` and the ignore index."""
 
 
 # --------------------------------------------------------------------------------------------

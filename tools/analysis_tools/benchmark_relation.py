@@ -7,8 +7,8 @@ the process's resident high-water mark over its baseline, inputs and weights exc
 measured alone; times are the best of ``--repeats`` runs after one warm-up. Prints ratios
 measured in this one run::
 
-    python tools/analysis/benchmark_relation.py                      # B=2, C=2048, 97x97
-    python tools/analysis/benchmark_relation.py --size 33 --repeats 3
+    python tools/analysis_tools/benchmark_relation.py                      # B=2, C=2048, 97x97
+    python tools/analysis_tools/benchmark_relation.py --size 33 --repeats 3
 """
 import argparse
 import json

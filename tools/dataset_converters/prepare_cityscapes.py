@@ -1,7 +1,7 @@
 """Prepare the official Cityscapes download for mmseg: polygons -> ``*_gtFine_labelTrainIds.png``.
 
     pip install cityscapesscripts
-    python tools/prepare_cityscapes.py data/cityscapes [--nproc 8]
+    python tools/dataset_converters/prepare_cityscapes.py data/cityscapes [--nproc 8]
 
 Expects the extracted ``leftImg8bit_trainvaltest.zip`` and ``gtFine_trainvaltest.zip``::
 
@@ -40,7 +40,7 @@ def _import_json2label():
     try:
         from cityscapesscripts.preparation.json2labelImg import json2labelImg
     except ImportError as e:
-        raise ImportError('tools/prepare_cityscapes.py needs cityscapesscripts (the official '
+        raise ImportError('tools/dataset_converters/prepare_cityscapes.py needs cityscapesscripts (the official '
                           'Cityscapes tools): pip install cityscapesscripts  '
                           f'(import failed: {e})') from e
     return json2labelImg
