@@ -20,10 +20,9 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
+from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
 from mmseg_rga.tooling import (
-    CheckSegLabelRange,
     DatasetNotFoundError,
-    LabelValueError,
     check_data,
     enable_full_checkpoint_loading,
     revert_sync_bn_in_cfg,
