@@ -96,7 +96,7 @@ def draw_segmentation(image_rgb: np.ndarray, seg: np.ndarray, dataset_meta: Opti
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     from mmseg.visualization import SegLocalVisualizer
-    vis = SegLocalVisualizer.get_instance('mmseg_rga.visualization', alpha=opacity)
+    vis = SegLocalVisualizer.get_instance('mmseg_rga.visualization')
     meta = dataset_meta or {}
     vis.set_dataset_meta(classes=meta.get('classes'), palette=meta.get('palette'))
     sample = SegDataSample(pred_sem_seg=PixelData(data=torch.as_tensor(

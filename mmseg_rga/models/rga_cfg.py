@@ -64,8 +64,8 @@ def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
 def build_rga_block(rga_cfg: Optional[dict], in_channels: int, **fallbacks) -> nn.Module:
     """Build ``RGABlock(in_channels, **resolve_rga_cfg(rga_cfg, **fallbacks))`` via ``MODELS``."""
     if isinstance(rga_cfg, dict) and 'in_channels' in rga_cfg:
-        raise ValueError('rga_cfg must not set in_channels: the block takes the channels of the '
-                         f"map it attends to ({in_channels}); got "
+        raise ValueError('rga_cfg must not set in_channels: the block always has the attended '
+                         f"map's channels ({in_channels}); got "
                          f"in_channels={rga_cfg['in_channels']!r}")
     cfg = resolve_rga_cfg(rga_cfg, **fallbacks)
     return MODELS.build(dict(type='RGABlock', in_channels=in_channels, **cfg))
