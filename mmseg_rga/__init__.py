@@ -6,5 +6,4 @@ decode heads; ``TRANSFORMS``: CheckSegLabelRange).
 """
 from .datasets import transforms  # noqa: F401
 from .models import *  # noqa: F401,F403
-
-__version__ = '0.1.0'
+from .version import __version__  # noqa: F401

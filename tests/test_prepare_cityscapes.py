@@ -1,4 +1,5 @@
-"""tools/dataset_converters/prepare_cityscapes.py on a tiny fake Cityscapes tree (official polygon json format)."""
+"""tools/dataset_converters/prepare_cityscapes.py on a tiny fake Cityscapes tree (official
+polygon json format)."""
 import importlib.util
 import json
 import os.path as osp

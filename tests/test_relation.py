@@ -85,7 +85,8 @@ def test_bad_shapes(theta_shape, phi_shape, weight_shape, match):
 def test_naive_relation_embedding_is_the_reference():
     """The package's naive formulation (what the benchmark measures against) is the paper's."""
     from mmseg_rga.models.relation import naive_relation_embedding
-    theta, phi = torch.randn(2, 3, 7, dtype=torch.float64), torch.randn(2, 3, 7, dtype=torch.float64)
+    theta = torch.randn(2, 3, 7, dtype=torch.float64)
+    phi = torch.randn(2, 3, 7, dtype=torch.float64)
     weight = torch.randn(4, 14, dtype=torch.float64)
     torch.testing.assert_close(naive_relation_embedding(theta, phi, weight),
                                reference_relation_embedding(theta, phi, weight))

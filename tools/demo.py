@@ -66,7 +66,8 @@ def parse_args(argv=None):
     parser.add_argument('--num-val', type=positive_int, default=50)
     parser.add_argument('--size', type=int, nargs=2, default=(128, 256), metavar=('H', 'W'),
                         help='generated image size (the demo configs crop 128x128)')
-    parser.add_argument('--iters', type=positive_int, default=1000, help='training iterations per model')
+    parser.add_argument('--iters', type=positive_int, default=1000,
+                        help='training iterations per model')
     parser.add_argument('--batch-size', type=positive_int, default=4)
     parser.add_argument('--seed', type=int, default=0, help='data and training seed')
     parser.add_argument('--num-figure-images', type=positive_int, default=4)

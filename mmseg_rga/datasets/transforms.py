@@ -6,7 +6,6 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 
-
 class LabelValueError(ValueError):
     """A label map holds values outside ``[0, num_classes)`` and the ignore index."""
 

@@ -5,8 +5,25 @@ palette (told apart by size and shape): appearance alone is ambiguous, context t
 """
 import numpy as np
 
-from .canvas import (BICYCLE, BUS, CAR, CLOTHES, LIGHT, MOTORCYCLE, PERSON, POLE, RIDER, SIGN,
-                     TRAIN, TRUCK, VEGETATION, VEHICLES, Canvas, Scene, jitter)
+from .canvas import (
+    BICYCLE,
+    BUS,
+    CAR,
+    CLOTHES,
+    LIGHT,
+    MOTORCYCLE,
+    PERSON,
+    POLE,
+    RIDER,
+    SIGN,
+    TRAIN,
+    TRUCK,
+    VEGETATION,
+    VEHICLES,
+    Canvas,
+    Scene,
+    jitter,
+)
 
 
 def place_objects(sc: Scene, rng, road_l, road_r, side_l, side_r) -> list:

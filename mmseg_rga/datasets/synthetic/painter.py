@@ -13,8 +13,22 @@ from typing import NamedTuple, Tuple
 import cv2
 import numpy as np
 
-from .canvas import (FACADES, FENCE, IGNORE_INDEX, ROAD, SIDEWALK, SKY, TERRAIN, TEXTURE,
-                     VEGETATION, WALL, BUILDING, Canvas, Scene, jitter)
+from .canvas import (
+    BUILDING,
+    FACADES,
+    FENCE,
+    IGNORE_INDEX,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    TERRAIN,
+    TEXTURE,
+    VEGETATION,
+    WALL,
+    Canvas,
+    Scene,
+    jitter,
+)
 from .objects import draw_object, place_objects
 
 
