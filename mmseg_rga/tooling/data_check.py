@@ -8,7 +8,7 @@ first and last included) may only hold values in ``[0, num_classes)`` or the ign
 :class:`~mmseg_rga.datasets.transforms.CheckSegLabelRange` transform to the pipeline.
 """
 import os.path as osp
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -52,9 +52,8 @@ def _not_found(where: str, cfg: dict, what: str) -> DatasetNotFoundError:
                 f'  {SYNTHETIC_CMD}\nand point the config at it:\n  --cfg-options {options}\n'
                 'or let the tool do both: --synthetic-data data/synthetic_cityscapes')
     else:
-        hint = (f'Set the data root with --cfg-options {where.split(".")[0]}.dataset.data_root='
-                'PATH, or smoke-test the config on generated Cityscapes-format data with '
-                '--synthetic-data DIR.')
+        hint = (f'Set --cfg-options {where.split(".")[0]}.dataset.data_root=PATH, or smoke-test '
+                'the config on generated Cityscapes-format data with --synthetic-data DIR.')
     return DatasetNotFoundError(f'Dataset not found for {where} (type={cfg.get("type")}, '
                                 f'data_root={root!r}): {what}\n{hint}')
 
@@ -117,13 +116,3 @@ def check_data(cfg, dataloaders: Sequence[str], num_label_files: int = 8) -> Non
             num_classes = head.get('num_classes') or len(dataset.metainfo['classes'])
             ignore = {int(dataset.ignore_index), int(head.get('ignore_index', 255))}
             _check_labels(dataset, where, num_classes, ignore, num_label_files)
-
-
-def dataloaders_for(mode: str, cfg) -> List[str]:
-    """Dataloaders a run touches: ``train`` -> train (+ val if a val loop is set), ``test``."""
-    if mode == 'test':
-        return ['test_dataloader']
-    names = ['train_dataloader']
-    if cfg.get('val_cfg') and cfg.get('val_dataloader') and cfg.get('val_evaluator'):
-        names.append('val_dataloader')
-    return names

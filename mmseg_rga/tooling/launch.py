@@ -9,11 +9,12 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import List
 
 from mmseg_rga.checks import check_positive_int
 
 from .checkpoint import enable_full_checkpoint_loading
-from .data_check import DatasetNotFoundError, LabelValueError, check_data, dataloaders_for
+from .data_check import DatasetNotFoundError, LabelValueError, check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
 
 
@@ -108,3 +109,13 @@ def run(cfg, mode: str, args) -> None:
     getattr(runner, mode)()
     if cpu_dist:
         teardown_cpu_distributed()
+
+
+def dataloaders_for(mode: str, cfg) -> List[str]:
+    """Dataloaders a run touches: ``train`` -> train (+ val if a val loop is set), ``test``."""
+    if mode == 'test':
+        return ['test_dataloader']
+    names = ['train_dataloader']
+    if cfg.get('val_cfg') and cfg.get('val_dataloader') and cfg.get('val_evaluator'):
+        names.append('val_dataloader')
+    return names

@@ -3,8 +3,9 @@
 "We apply our RGA-SC module on the feature map of the last convolutional layer and concatenate it
 with the original features of the baseline network." In an mmseg decode head the feature map of
 the last convolutional layer is the input of :meth:`BaseDecodeHead.cls_seg` (= dropout +
-``conv_seg``), which every head's ``forward`` calls. One mechanism, :class:`RGAHeadMixin`, wraps
-any such head:
+``conv_seg``), which every head's ``forward`` calls. That is one reading of the sentence; the
+other, RGA on C5, is :class:`~mmseg_rga.models.necks.RGANeck`. One mechanism,
+:class:`RGAHeadMixin`, wraps any such head:
 
     feat (B, channels, H, W) -> cat([feat, RGA(feat)]) (B, 2*channels, H, W)
                              -> dropout -> conv_seg (2*channels -> out_channels)
