@@ -129,7 +129,10 @@ def main(argv=None):
                          'prediction would be drawn')
     print(f'RGA blocks: {", ".join(blocks)}')
     for image in args.images:
-        written = visualize(model, image, args.out, args.top_k, args.opacity)
+        try:
+            written = visualize(model, image, args.out, args.top_k, args.opacity)
+        except ImportError as err:  # matplotlib (the chart) is optional
+            raise SystemExit(f'ImportError: {err}') from None
         print(f'{image}: wrote {len(written)} images to {args.out}')
 
 
