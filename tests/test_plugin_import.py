@@ -18,7 +18,8 @@ print(json.dumps(dict(
     registered=[MODELS.get(n) is not None for n in ('RGABlock', 'RGANeck', 'RGAPSPHead')]
     + [TRANSFORMS.get('CheckSegLabelRange') is not None])))
 """
-PLUGIN = ('mmseg_rga', 'mmseg_rga.checks', 'mmseg_rga.datasets', 'mmseg_rga.datasets.transforms')
+PLUGIN = ('mmseg_rga', 'mmseg_rga.checks', 'mmseg_rga.version', 'mmseg_rga.datasets',
+          'mmseg_rga.datasets.transforms')
 
 
 def test_import_registers_and_loads_no_tool_code():

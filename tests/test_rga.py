@@ -90,6 +90,7 @@ def test_paper_sized_parameter_counts():
 @pytest.mark.parametrize('order', ['S', 'C', 'SC'])
 @pytest.mark.parametrize('train', [True, False])
 def test_official_weights_convert_and_match(order, train):
+    torch.manual_seed(0)  # weights and upstream gradient independent of the tests run before
     c, h, w = 16, 5, 6
     official = OfficialRGAModule(c, h * w, use_spatial='S' in order, use_channel='C' in order,
                                  cha_ratio=4, spa_ratio=4, down_ratio=2)
@@ -110,8 +111,10 @@ def test_official_weights_convert_and_match(order, train):
     by_name = dict(zip(convert_official_rga(dict(zip(official_names, grads_official[1:]))),
                        grads_official[1:]))
     assert _max_rel_err(grads_block[0], grads_official[0]) < 1e-5
+    # weight gradients sum over every node in a different order than the official formulation
+    # (factored vs. materialized R): float32 rounding reaches ~1e-5 on single-element layers
     for (name, _), grad in zip(block.named_parameters(), grads_block[1:]):
-        assert _max_rel_err(grad, by_name[name]) < 1e-5, name
+        assert _max_rel_err(grad, by_name[name]) < 1e-4, name
 
 
 def test_converter_prefix_and_errors():
