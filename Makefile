@@ -19,7 +19,7 @@ demo: env
 	$(PYTHON) tools/demo.py
 
 benchmark: env
-	$(PYTHON) tools/analysis/benchmark_relation.py
+	$(PYTHON) tools/analysis_tools/benchmark_relation.py
 
 lint: env
 	$(VENV)/bin/ruff check mmseg_rga tools tests

@@ -6,6 +6,13 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 
 
+def read_version() -> str:
+    """``__version__`` from mmseg_rga/version.py, without importing the package (no torch)."""
+    namespace = {}
+    exec((HERE / 'mmseg_rga' / 'version.py').read_text(), namespace)
+    return namespace['__version__']
+
+
 def read_requirements(name: str) -> list:
     lines = (HERE / 'requirements' / f'{name}.txt').read_text().splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith('#')]
@@ -13,7 +20,7 @@ def read_requirements(name: str) -> list:
 
 setup(
     name='mmseg_rga',
-    version='0.1.0',
+    version=read_version(),
     description='Relation-Aware Global Attention (RGA) for MMSegmentation 1.x',
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',

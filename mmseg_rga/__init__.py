@@ -4,7 +4,6 @@
 every module of this package into mmseg's registries (``MODELS``: RGABlock, RGANeck, the RGA
 decode heads; ``TRANSFORMS``: CheckSegLabelRange).
 """
-from . import utils  # noqa: F401
+from .datasets import transforms  # noqa: F401
 from .models import *  # noqa: F401,F403
-
-__version__ = '0.1.0'
+from .version import __version__  # noqa: F401

@@ -26,6 +26,8 @@ from readme_tables import (
 
 import mmseg_rga  # noqa: F401  (registers the modules)
 from mmseg_rga.models import RGABlock, RGAHeadMixin, RGANeck
+from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
+from mmseg_rga.visualization import capture_gates
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'rga'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -49,22 +51,13 @@ SAME_MODEL.update({
 })
 
 
-def _syncbn_to_bn(cfg):
-    """Recursively replace every 'SyncBN' norm type by 'BN' (SyncBN needs a process group)."""
-    if isinstance(cfg, dict):
-        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _syncbn_to_bn(v))
-                for k, v in cfg.items()}
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_syncbn_to_bn(v) for v in cfg)
-    return cfg
-
-
 def _load(name):
     cfg = Config.fromfile(str(CONFIG_DIR / name))  # also imports custom_imports
     model_cfg = copy.deepcopy(cfg.model.to_dict())
     model_cfg['pretrained'] = None
     model_cfg['backbone']['init_cfg'] = None
-    return cfg, _syncbn_to_bn(model_cfg)
+    revert_sync_bn_in_cfg(model_cfg)  # SyncBN needs a process group
+    return cfg, model_cfg
 
 
 def _build(model_cfg):
@@ -110,8 +103,9 @@ def test_config_settings(name):
         assert tuple(rga_cfg.pooled_size) == (33, 33) and rga_cfg.order == 'SC'
         assert 'norm_cfg' not in rga_cfg  # taken from the head: SyncBN
     if neck_type:
-        assert model.neck.norm_cfg.type == 'SyncBN' and model.neck.align_corners is True
-        assert tuple(model.neck.pooled_size) == (33, 33) and model.neck.in_index == 3
+        neck_rga = model.neck.rga_cfg
+        assert neck_rga.norm_cfg.type == 'SyncBN' and neck_rga.align_corners is True
+        assert tuple(neck_rga.pooled_size) == (33, 33) and model.neck.in_index == 3
         assert model.decode_head.in_channels == 4096
 
 
@@ -179,7 +173,7 @@ def test_build_full_model(name):
     if neck_type:
         assert isinstance(model.neck, RGANeck)
         assert model.neck.out_channels == [256, 512, 1024, 4096]
-        assert model.neck.rga.pool.align_corners is True
+        assert model.neck.rga_blocks[0].pool.align_corners is True
 
 
 @pytest.mark.slow  # ~5-15 s each on a shared 2-core CPU; still part of `make test`
@@ -198,16 +192,18 @@ def test_forward_backward(name):
     model.init_weights()
     model.train()
     torch.manual_seed(0)
-    losses = model.loss(torch.randn(2, 3, 65, 65), _data_samples(2, (65, 65)))
+    with capture_gates(model) as gates:
+        losses = model.loss(torch.randn(2, 3, 65, 65), _data_samples(2, (65, 65)))
     assert {'decode.loss_ce', 'aux.loss_ce'} <= set(losses)
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(loss)
     loss.backward()
-    rga = model.neck.rga if neck_type else getattr(model.decode_head, 'rga', None)
+    rga = model.neck.rga_blocks[0] if neck_type else getattr(model.decode_head, 'rga', None)
     if rga is not None:
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in rga.parameters())
-        assert rga.last_spatial_gate.shape == (2, 1, 9, 9)  # C5 at 65 px, output stride 8
-        assert rga.last_channel_gate.shape == (2, rga.in_channels)
+        (gate, ) = gates.values()
+        assert gate['spatial'].shape == (2, 1, 9, 9)  # C5 at 65 px, output stride 8
+        assert gate['channel'].shape == (2, rga.in_channels)
     model.eval()
     with torch.no_grad():
         logits = model._forward(torch.randn(1, 3, 65, 65))

@@ -23,6 +23,7 @@ from mmseg_rga.models import (
     RGAPSPHead,
     rga_head,
 )
+from mmseg_rga.visualization import capture_gates
 
 NUM_CLASSES = 5
 CHANNELS = 16
@@ -97,11 +98,12 @@ def test_same_mechanism_and_structure(name):
 @pytest.mark.parametrize('name', list(HEADS))
 def test_forward_shapes_and_gates(name):
     head = _build(name).eval()
-    out = head(_inputs(name, size=(17, 33)))
+    with capture_gates(head) as gates:
+        out = head(_inputs(name, size=(17, 33)))
     feat = _feature_size(name, (17, 33))
     assert out.shape == (2, NUM_CLASSES, *feat)
-    assert head.rga.last_spatial_gate.shape == (2, 1, *feat)
-    assert head.rga.last_channel_gate.shape == (2, CHANNELS)
+    assert gates['rga']['spatial'].shape == (2, 1, *feat)
+    assert gates['rga']['channel'].shape == (2, CHANNELS)
 
 
 @pytest.mark.parametrize('name', list(HEADS))
@@ -133,12 +135,12 @@ def test_whole_image_inference_at_a_non_crop_size(name):
     assert head.rga.pool.align_corners is True  # taken from the head
     feat = _feature_size(name, (17, 33))
     img_shape = (8 * feat[0], 8 * feat[1])
-    with torch.no_grad():
+    with torch.no_grad(), capture_gates(head) as gates:
         logits = head.predict(_inputs(name, size=(17, 33), batch=1),
                               [dict(img_shape=img_shape, pad_shape=img_shape)], dict())
     assert logits.shape == (1, NUM_CLASSES, *img_shape)
     assert torch.isfinite(logits).all()
-    assert head.rga.last_spatial_gate.shape == (1, 1, *feat)
+    assert gates['rga']['spatial'].shape == (1, 1, *feat)
 
 
 def test_norm_and_align_corners_come_from_the_head_unless_given():
@@ -224,10 +226,10 @@ def test_custom_config_from_scratch(tmp_path):
     assert type(model.decode_head) is RGAPSPHead
     assert model.decode_head.conv_seg.in_channels == 64
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), capture_gates(model) as gates:
         out = model._forward(torch.randn(1, 3, 65, 65))
     assert out.shape == (1, 4, 9, 9)
-    assert model.decode_head.rga.last_spatial_gate.shape == (1, 1, 9, 9)
+    assert gates['decode_head.rga']['spatial'].shape == (1, 1, 9, 9)
 
 
 def test_cityscapes_sizes_train_on_crops_and_infer_whole_images():
@@ -236,11 +238,11 @@ def test_cityscapes_sizes_train_on_crops_and_infer_whole_images():
     weights; the 97x97 crop map is pooled and resized back exactly (align_corners=True)."""
     head = _build('RGAPSPHead', align_corners=True, rga_cfg=dict(pooled_size=(33, 33))).eval()
     for feat in ((97, 97), (129, 257), (161, 321)):
-        with torch.no_grad():
+        with torch.no_grad(), capture_gates(head) as gates:
             logits = head.forward([torch.randn(1, 32, *feat)])
         assert logits.shape == (1, NUM_CLASSES, *feat)
         assert torch.isfinite(logits).all()
-        assert head.rga.last_spatial_gate.shape == (1, 1, *feat)
+        assert gates['rga']['spatial'].shape == (1, 1, *feat)
     # on the 97x97 crop map every 3rd pixel is a node: the resized gate equals the node gates
     pool = head.rga.pool
     x = torch.randn(1, CHANNELS, 97, 97)

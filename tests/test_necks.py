@@ -7,6 +7,7 @@ from readme_tables import block_params
 
 import mmseg_rga  # noqa: F401  (registers the modules)
 from mmseg_rga.models import RGABlock, RGANeck
+from mmseg_rga.visualization import capture_gates
 
 IN_CHANNELS = [8, 16, 32]
 SIZES = [(20, 24), (10, 12), (5, 6)]
@@ -18,15 +19,20 @@ def _inputs(batch=2, channels=IN_CHANNELS, sizes=SIZES, grad=False):
         torch.randn(batch, c, h, w, requires_grad=grad) for c, (h, w) in zip(channels, sizes))
 
 
+NECK_ARGS = ('in_channels', 'in_index', 'fusion', 'init_cfg')
+
+
 def _neck(**kwargs):
-    cfg = dict(in_channels=IN_CHANNELS, pooled_size=(5, 5), ratio_spatial=4)
-    cfg.update(kwargs)
-    return RGANeck(**cfg)
+    """RGANeck with the neck's own arguments as given and the rest in ``rga_cfg``."""
+    rga_cfg = dict(pooled_size=(5, 5), ratio_spatial=4)
+    rga_cfg.update({k: v for k, v in kwargs.items() if k not in NECK_ARGS})
+    neck_args = {k: v for k, v in kwargs.items() if k in NECK_ARGS}
+    return RGANeck(**dict(dict(in_channels=IN_CHANNELS), **neck_args), rga_cfg=rga_cfg)
 
 
 def test_registered_and_built_from_config():
     init_default_scope('mmseg')
-    neck = MODELS.build(dict(type='RGANeck', in_channels=IN_CHANNELS, pooled_size=5))
+    neck = MODELS.build(dict(type='RGANeck', in_channels=IN_CHANNELS, rga_cfg=dict(pooled_size=5)))
     assert isinstance(neck, RGANeck)
     assert neck.in_index == [2]
 
@@ -44,9 +50,10 @@ def test_concat_default_last_level():
     # concat: first C channels are the input, the rest the attended map
     torch.testing.assert_close(outs[2][:, :32], inputs[2])
     torch.testing.assert_close(outs[2][:, 32:], neck.rga_blocks[0](inputs[2]))
-    assert neck.rga is neck.rga_blocks[0]
-    assert neck.rga.last_spatial_gate.shape == (2, 1, 5, 6)
-    assert neck.rga.last_channel_gate.shape == (2, 32)
+    with capture_gates(neck) as gates:
+        neck(inputs)
+    assert gates['rga_blocks.0']['spatial'].shape == (2, 1, 5, 6)
+    assert gates['rga_blocks.0']['channel'].shape == (2, 32)
 
 
 def test_replace_and_multiple_levels():
@@ -60,7 +67,9 @@ def test_replace_and_multiple_levels():
         assert isinstance(block, RGABlock) and block.in_channels == IN_CHANNELS[level]
         torch.testing.assert_close(outs[level], block(inputs[level]))
     # level 0 (20x24) is larger than the pooled size, level 2 (5x6) smaller: both work
-    assert neck.rga_blocks[0].last_spatial_gate.shape == (2, 1, 20, 24)
+    with capture_gates(neck) as gates:
+        neck(inputs)
+    assert gates['rga_blocks.0']['spatial'].shape == (2, 1, 20, 24)
 
 
 def test_concat_multiple_levels_channels():
@@ -71,7 +80,7 @@ def test_concat_multiple_levels_channels():
 def test_options_reach_the_block():
     neck = _neck(order='S', ratio_channel=4, align_corners=True,
                  norm_cfg=dict(type='GN', num_groups=1), act_cfg=dict(type='LeakyReLU'))
-    block = neck.rga
+    block = neck.rga_blocks[-1]
     assert block.order == 'S' and block.channel is None
     assert block.pool.align_corners is True and block.pooled_size == (5, 5)
     assert block.spatial.theta.conv.out_channels == 32 // 4
@@ -99,7 +108,7 @@ def test_feature_map_smaller_than_pooled_size():
     (dict(in_index=3), r'in_index 3 is out of range for 3 levels.*expected an index in \[-3, 2\]'),
     (dict(in_index=[2, -1]), 'selects a level twice'),
     (dict(in_index='last'), "in_index must be an int or a non-empty list of ints; got 'last'"),
-    (dict(in_channels=[8, 0]), r'in_channels must be .*got \[8, 0\]'),
+    (dict(in_channels=[8, 0]), r'in_channels\[1\] must be a positive int; got 0'),
     (dict(in_channels=[]), r'in_channels must be .*got \[\]'),
     (dict(order='SS'), "order must be one of .*got 'SS'"),
 ])
@@ -116,14 +125,14 @@ def test_wrong_number_of_levels():
         neck(_inputs()[2])
 
 
-def test_channel_mismatch_names_the_level():
+def test_channel_mismatch_is_reported_by_the_block():
     neck = _neck()
     inputs = list(_inputs())
     inputs[2] = torch.randn(2, 24, 5, 6)
-    with pytest.raises(ValueError, match=r'level 2: expected 32 channels .* but got 24'):
+    with pytest.raises(ValueError, match=r'in_channels=32 but the input has 24 channels'):
         neck(inputs)
     inputs[2] = torch.randn(2, 32, 5)
-    with pytest.raises(ValueError, match=r'level 2: expected a 4D .* got \(2, 32, 5\)'):
+    with pytest.raises(ValueError, match=r'expects a 4D .* got \(2, 32, 5\)'):
         neck(inputs)
 
 
@@ -132,7 +141,7 @@ def test_defaults_are_the_documented_block():
     the 3,375,800-parameter block of README.md's table (behaviour, not where defaults live)."""
     neck = RGANeck(in_channels=[256, 2048])
     assert neck.in_index == [1] and neck.out_channels == [256, 4096]
-    block = neck.rga
+    block = neck.rga_blocks[-1]
     assert block.order == 'SC' and block.pooled_size == (33, 33)
     assert block.pool.align_corners is False
     assert block.spatial.theta.conv.out_channels == 2048 // 8              # r_c
@@ -141,3 +150,24 @@ def test_defaults_are_the_documented_block():
     assert isinstance(block.spatial.theta.norm, torch.nn.BatchNorm2d)
     assert isinstance(block.spatial.theta.activate, torch.nn.ReLU)
     assert sum(p.numel() for p in neck.parameters()) == block_params()[(2048, 33)][2]
+
+
+def test_deprecated_flat_arguments_build_the_same_block():
+    new = _neck(order='S', align_corners=True)
+    with pytest.warns(DeprecationWarning, match=r'rga_cfg=dict\(pooled_size=..., order=...'):
+        old = RGANeck(IN_CHANNELS, pooled_size=(5, 5), order='S', ratio_spatial=4,
+                      align_corners=True)
+    assert str(old) == str(new)
+    old.load_state_dict(new.state_dict())
+    new.eval(), old.eval()
+    torch.testing.assert_close(old(_inputs())[2], new(_inputs())[2])
+    with pytest.raises(ValueError, match=r'\[.order.\] both as arguments and in rga_cfg'):
+        RGANeck(IN_CHANNELS, order='S', rga_cfg=dict(order='C'))
+    with pytest.raises(TypeError, match=r"unexpected arguments \['pooled'\]"):
+        RGANeck(IN_CHANNELS, pooled=5)
+
+
+def test_unknown_rga_cfg_key_names_the_closest():
+    with pytest.raises(ValueError, match=r"unknown rga_cfg key 'pooled_sise' \(did you mean "
+                                         r"'pooled_size'\?\); valid keys: \['pooled_size', "):
+        RGANeck(IN_CHANNELS, rga_cfg=dict(pooled_sise=5))

@@ -1,4 +1,5 @@
-"""tools/prepare_cityscapes.py on a tiny fake Cityscapes tree (official polygon json format)."""
+"""tools/dataset_converters/prepare_cityscapes.py on a tiny fake Cityscapes tree (official
+polygon json format)."""
 import importlib.util
 import json
 import os.path as osp
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOOL = osp.join(REPO, 'tools', 'prepare_cityscapes.py')
+TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'prepare_cityscapes.py')
 
 
 def _load_tool():

@@ -116,3 +116,15 @@ def test_bad_shapes(theta_shape, phi_shape, weight_shape, match):
     with pytest.raises(ValueError, match=match):
         relation_embedding(torch.zeros(theta_shape), torch.zeros(phi_shape),
                            torch.zeros(weight_shape))
+
+
+def test_naive_relation_embedding_is_the_reference():
+    """The package's naive formulation (what the benchmark measures against) is the paper's."""
+    from mmseg_rga.models.relation import naive_relation_embedding
+    theta = torch.randn(2, 3, 7, dtype=torch.float64)
+    phi = torch.randn(2, 3, 7, dtype=torch.float64)
+    weight = torch.randn(4, 14, dtype=torch.float64)
+    torch.testing.assert_close(naive_relation_embedding(theta, phi, weight),
+                               reference_relation_embedding(theta, phi, weight))
+    torch.testing.assert_close(naive_relation_embedding(theta, phi, weight),
+                               relation_embedding(theta, phi, weight))

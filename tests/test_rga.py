@@ -6,6 +6,7 @@ from readme_tables import block_params, millions, pooled_size_table
 from reference_rga import OfficialRGAModule, randomize_bn_stats
 
 from mmseg_rga.models import ChannelRGA, FixedSizePool, RGABlock, SpatialRGA, convert_official_rga
+from mmseg_rga.visualization import capture_gates
 
 ORDERS = ['S', 'C', 'SC', 'CS', 'parallel']
 
@@ -56,12 +57,15 @@ def test_orders_shapes_layers_and_params(order):
     has_s, has_c = 'S' in order or order == 'parallel', 'C' in order or order == 'parallel'
     assert (block.spatial is not None) == has_s and (block.channel is not None) == has_c
     assert n_params(block) == block_params_formula(16, 36, order, 4, 4, 2)
-    gates = block.gates()
-    assert (gates['spatial'] is not None) == has_s and (gates['channel'] is not None) == has_c
+    with capture_gates(block) as gates:
+        block(x)
+    gates = gates['']
+    assert ('spatial' in gates) == has_s and ('channel' in gates) == has_c
     if has_s:
         assert gates['spatial'].shape == (2, 1, 6, 6)
     if has_c:
         assert gates['channel'].shape == (2, 16)
+    assert not hasattr(block, 'last_spatial_gate') and not hasattr(block, 'gates')
 
 
 @pytest.mark.parametrize('use_relation,use_appearance', [(False, True), (True, False)])
@@ -256,10 +260,11 @@ def test_any_input_size(align_corners, size, batch):
     block = RGABlock(8, (5, 5), order='SC', ratio_channel=2, ratio_spatial=5,
                      align_corners=align_corners)
     x = _x(b=batch, c=8, h=size[0], w=size[1])
-    out = block(x)
+    with capture_gates(block) as gates:
+        out = block(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
-    assert block.last_spatial_gate.shape == (batch, 1) + size
-    assert block.last_channel_gate.shape == (batch, 8)
+    assert gates['']['spatial'].shape == (batch, 1) + size
+    assert gates['']['channel'].shape == (batch, 8)
     out.sum().backward()
 
 

@@ -20,11 +20,10 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmseg_rga.datasets import generate_synthetic_cityscapes
-from mmseg_rga.utils import (
-    CheckSegLabelRange,
+from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
+from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
+from mmseg_rga.tooling import (
     DatasetNotFoundError,
-    LabelValueError,
     check_data,
     enable_full_checkpoint_loading,
     revert_sync_bn_in_cfg,
@@ -272,8 +271,8 @@ def test_missing_dataset_names_layout_and_commands(workspace, tiny_config):
     assert 'DatasetNotFoundError' in out and str(missing) in out
     for text in ('leftImg8bit/{train,val}/<city>/*_leftImg8bit.png',
                  'gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png',
-                 'python tools/prepare_cityscapes.py data/cityscapes',
-                 'python tools/dataset/generate_synthetic_cityscapes.py --out '
+                 'python tools/dataset_converters/prepare_cityscapes.py data/cityscapes',
+                 'python tools/dataset_converters/generate_synthetic_cityscapes.py --out '
                  'data/synthetic_cityscapes',
                  'train_dataloader.dataset.data_root=', 'test_dataloader.dataset.data_root='):
         assert text in out, text
@@ -363,7 +362,7 @@ def test_mmengine_checkpoint_needs_full_loading(trained, monkeypatch):
 
 
 def test_setup_cpu_distributed_leaves_gpu_hosts_and_single_process_alone(monkeypatch):
-    from mmseg_rga.utils import setup_cpu_distributed
+    from mmseg_rga.tooling import setup_cpu_distributed
     cfg = Config(dict(launcher='none', model=dict(norm_cfg=dict(type='SyncBN'))))
     assert not setup_cpu_distributed(cfg)
     cfg.launcher = 'pytorch'

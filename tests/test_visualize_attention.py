@@ -8,6 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from mmseg_rga.visualization import (
+    CHART_SIZE,
+    capture_gates,
+    channel_gate_chart,
+    draw_heatmap,
+    draw_segmentation,
+)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'visualize_attention.py')
 
@@ -37,7 +45,7 @@ FORMS = {
                       "num_convs=1, concat_input=False, num_classes=19, norm_cfg=norm_cfg, "
                       "rga_cfg=dict(pooled_size=(8, 8)))"),
     'neck': dict(neck="neck=dict(type='RGANeck', in_channels=[8, 16, 32, 64], in_index=3, "
-                      "pooled_size=(8, 8)),",
+                      "rga_cfg=dict(pooled_size=(8, 8))),",
                  block='neck.rga_blocks.0',
                  head="dict(type='FCNHead', in_channels=128, in_index=3, channels=16, "
                       "num_convs=1, concat_input=False, num_classes=19, norm_cfg=norm_cfg)"),
@@ -97,7 +105,9 @@ def test_writes_pngs_of_the_image_size(tmp_path, tool, form):
         assert len(written) == 6, written
         for name in written:
             img = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
-            assert img.shape == (h, w, 3), (name, img.shape)
+            # maps have the image's size; the chart a readable size of its own
+            size = CHART_SIZE if name.endswith('channel-gates.png') else (h, w)
+            assert img.shape == (*size, 3), (name, img.shape)
         gates = np.load(out / f'{stem}_gates.npz')
         block = FORMS[form]['block']
         assert gates[f'{block}/spatial'].ndim == 2
@@ -119,10 +129,27 @@ def test_finds_every_block_and_rejects_models_without_one(tmp_path, tool):
         tool.main([plain, plain_ckpt, str(img), '--out', str(tmp_path / 'o')])
 
 
-def test_overlay_helpers(tool):
+def test_drawing_helpers():
     img = np.full((10, 20, 3), 100, np.uint8)
-    out = tool.overlay_heatmap(img, np.arange(6, dtype=np.float32).reshape(2, 3), 0.5)
-    assert out.shape == (10, 20, 3) and out.dtype == np.uint8
-    assert tool.normalize(np.ones((3, 3))).tolist() == [[0.5] * 3] * 3
-    chart = tool.channel_gate_chart(np.linspace(0, 1, 16), [15, 14], (37, 53))
-    assert chart.shape == (37, 53, 3)
+    out = draw_heatmap(img, np.arange(6, dtype=np.float32).reshape(2, 3), 0.5)
+    assert out.shape == (10, 20, 3) and out.dtype == np.uint8 and out.std() > 0
+    seg = np.zeros((10, 20), np.int64)
+    seg[:, 10:] = 1
+    meta = dict(classes=('a', 'b'), palette=[[255, 0, 0], [0, 0, 255]])
+    colored = draw_segmentation(img, seg, meta, opacity=1.0)
+    assert colored[0, 0].tolist() == [255, 0, 0] and colored[0, 19].tolist() == [0, 0, 255]
+    chart = channel_gate_chart(np.linspace(0, 1, 16), [15, 14])
+    assert chart.shape == (*CHART_SIZE, 3)
+
+
+def test_capture_gates_leaves_no_hooks():
+    from mmseg_rga.models import RGABlock
+    block = RGABlock(8, 4, ratio_channel=2, ratio_spatial=2).eval()
+    with capture_gates(block) as gates:
+        out = block(torch.rand(1, 8, 6, 10))
+    record = gates['']
+    spatial = block.pool.unpool(block.spatial(block.pool.pool(torch.rand(1, 8, 6, 10))), (6, 10))
+    assert record['spatial'].shape == spatial.shape == (1, 1, 6, 10)
+    assert record['channel'].shape == (1, 8) and torch.equal(record['output'], out)
+    assert not block._forward_hooks and not block._forward_pre_hooks
+    assert not block.spatial._forward_hooks and not block.channel._forward_hooks

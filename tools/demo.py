@@ -3,8 +3,8 @@
     python tools/demo.py [--work-dir work_dirs/demo] [--num-train 200] [--num-val 50]
                          [--iters 1000] [--tiny]
 
-1. writes the synthetic Cityscapes-format dataset (tools/dataset/generate_synthetic_cityscapes.py)
-   unless the same one is already there;
+1. writes the synthetic Cityscapes-format dataset (as
+   ``tools/dataset_converters/generate_synthetic_cityscapes.py`` does) unless it is there;
 2. trains ``configs/demo/pspnet_r18-d8_synthetic.py`` (PSPNet, half-width dilated
    ResNetV1c-18, from scratch) and ``configs/demo/pspnet-rga_r18-d8_synthetic.py`` (the same
    with RGA-SC in the head) with the same schedule, each by running ``tools/train.py``;
@@ -27,22 +27,28 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 TOOLS = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(TOOLS)
-for path in (REPO, TOOLS):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+if sys.path[0] != REPO:  # this checkout's mmseg_rga wins over any installed copy
+    sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 
-from mmseg_rga.datasets.synthetic_cityscapes import (  # noqa: E402
+from mmseg_rga.datasets.synthetic import (  # noqa: E402
     IMG_SUFFIX,
     SEG_MAP_SUFFIX,
     generate_synthetic_cityscapes,
     synthetic_dataset_matches,
+)
+from mmseg_rga.tooling.inference import load_model  # noqa: E402
+from mmseg_rga.tooling.launch import positive_int  # noqa: E402
+from mmseg_rga.visualization import (  # noqa: E402
+    capture_gates,
+    draw_heatmap,
+    draw_segmentation,
+    find_rga_blocks,
 )
 
 MODELS = (
@@ -56,14 +62,15 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/synthetic_cityscapes',
                         help='where the synthetic dataset is (or is written)')
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=50)
+    parser.add_argument('--num-train', type=positive_int, default=200)
+    parser.add_argument('--num-val', type=positive_int, default=50)
     parser.add_argument('--size', type=int, nargs=2, default=(128, 256), metavar=('H', 'W'),
                         help='generated image size (the demo configs crop 128x128)')
-    parser.add_argument('--iters', type=int, default=1000, help='training iterations per model')
-    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--iters', type=positive_int, default=1000,
+                        help='training iterations per model')
+    parser.add_argument('--batch-size', type=positive_int, default=4)
     parser.add_argument('--seed', type=int, default=0, help='data and training seed')
-    parser.add_argument('--num-figure-images', type=int, default=4)
+    parser.add_argument('--num-figure-images', type=positive_int, default=4)
     parser.add_argument('--tiny', action='store_true',
                         help='4 train + 2 val images, 2 iterations: a smoke test (CI)')
     args = parser.parse_args(argv)
@@ -72,19 +79,15 @@ def parse_args(argv=None):
         args.num_figure_images = min(args.num_figure_images, 2)
         if args.data_root == parser.get_default('data_root'):
             args.data_root = osp.join(args.work_dir, 'data')
-    for name in ('num_train', 'num_val', 'iters', 'batch_size', 'num_figure_images'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1; got {getattr(args, name)}')
     if min(args.size) < 128:
         parser.error(f'--size must be at least 128x128 (the demo crop); got {args.size}')
     return args
 
 
-# ----------------------------------------------------------------------------- subprocesses
 def _run(cmd: List[str], log_path: str, quiet: bool = False) -> float:
     """Run a tool, tee its output to log_path; return the wall time. Raise with the log tail."""
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', PYTHONUNBUFFERED='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
     start = time.perf_counter()
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -112,15 +115,11 @@ def train(config: str, work_dir: str, args) -> Dict:
     """tools/train.py on ``config``; returns checkpoint path and train time."""
     n = args.iters
     options = _data_options(osp.abspath(args.data_root)) + [
-        f'train_cfg.max_iters={n}',
-        f'train_cfg.val_interval={n}',
+        f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
         f'train_cfg.val_begin={n + 1}',  # no validation inside training: tools/test.py does it
-        f'param_scheduler.0.end={n}',
-        f'default_hooks.checkpoint.interval={n}',
+        f'param_scheduler.0.end={n}', f'default_hooks.checkpoint.interval={n}',
         f'default_hooks.logger.interval={max(1, min(10, n))}',
-        f'train_dataloader.batch_size={args.batch_size}',
-        f'randomness.seed={args.seed}',
-    ]
+        f'train_dataloader.batch_size={args.batch_size}', f'randomness.seed={args.seed}']
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
            '--cfg-options', *options]
@@ -148,9 +147,8 @@ def test(config: str, checkpoint: str, work_dir: str, args) -> Dict:
                        key=osp.getmtime, reverse=True):
         with open(path) as f:
             lines = [json.loads(ln) for ln in f if ln.strip()]
-        found = [ln for ln in lines if 'mIoU' in ln]
-        if found:
-            metrics = found[-1]
+        metrics = ([ln for ln in lines if 'mIoU' in ln] or [None])[-1]
+        if metrics is not None:
             break
     if metrics is None:
         raise RuntimeError(f'tools/test.py wrote no mIoU under {test_dir}; see '
@@ -160,35 +158,43 @@ def test(config: str, checkpoint: str, work_dir: str, args) -> Dict:
                 test_cmd=cmd)
 
 
-# ----------------------------------------------------------------------------- in-process parts
 def count_parameters(model) -> Dict[str, int]:
-    from visualize_attention import find_rga_blocks
     total = sum(p.numel() for p in model.parameters())
     rga = sum(p.numel() for b in find_rga_blocks(model).values() for p in b.parameters())
     return dict(params=int(total), rga_params=int(rga))
 
 
-CITYSCAPES_PALETTE = np.array(
-    [[128, 64, 128], [244, 35, 232], [70, 70, 70], [102, 102, 156], [190, 153, 153],
-     [153, 153, 153], [250, 170, 30], [220, 220, 0], [107, 142, 35], [152, 251, 152],
-     [70, 130, 180], [220, 20, 60], [255, 0, 0], [0, 0, 142], [0, 0, 70], [0, 60, 100],
-     [0, 80, 100], [0, 0, 230], [119, 11, 32]], np.uint8)
+def _predict(model, path: str) -> np.ndarray:
+    from mmseg.apis import inference_model
+    return inference_model(model, path).pred_sem_seg.data[0].cpu().numpy()
 
 
-def colorize(label: np.ndarray) -> np.ndarray:
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:19] = CITYSCAPES_PALETTE
-    return lut[label]
+def _spatial_gate(model, path: str) -> Optional[np.ndarray]:
+    """The last block's spatial gate (H, W) of one whole-image pass (the block sees it all)."""
+    from mmseg.apis import inference_model
+    saved = model.test_cfg
+    model.test_cfg = type(saved)(mode='whole')
+    try:
+        with capture_gates(model) as gates:
+            inference_model(model, path)
+    finally:
+        model.test_cfg = saved
+    spatial = [g['spatial'][0, 0].cpu().numpy() for g in gates.values() if 'spatial' in g]
+    return spatial[-1] if spatial else None
 
 
 def make_figure(models: Dict, results: Dict, images: List[str], out_path: str) -> None:
     """demo.png: one column per image; rows input, GT, baseline, RGA-SC, RGA-SC attention."""
     import cv2
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from visualize_attention import infer_with_gates, overlay_heatmap
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise SystemExit(f'the demo figure needs matplotlib: pip install matplotlib ({err})')
 
+    meta = models['rga'].dataset_meta
+    colorize = lambda rgb, seg: draw_segmentation(rgb, seg, meta, opacity=1.0)  # noqa: E731
     rows = ['input', 'ground truth', f'{MODELS[0][1]} (mIoU {results["baseline"]["mIoU"]:.1f})',
             f'{MODELS[1][1]} (mIoU {results["rga"]["mIoU"]:.1f})', 'RGA-SC spatial attention']
     panels = [[None] * len(images) for _ in rows]
@@ -196,20 +202,11 @@ def make_figure(models: Dict, results: Dict, images: List[str], out_path: str) -
         rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         gt_path = path.replace('leftImg8bit', 'gtFine', 1)[:-len(IMG_SUFFIX)] + SEG_MAP_SUFFIX
         panels[0][j] = rgb
-        panels[1][j] = colorize(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED))
-        for i, key in ((2, 'baseline'), (3, 'rga')):
-            result, _ = infer_with_gates(models[key], path)  # the config's sliding window
-            panels[i][j] = colorize(result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8))
-        # gates of one whole-image pass, so the block sees the whole scene at once
-        model = models['rga']
-        saved = model.test_cfg
-        model.test_cfg = type(saved)(mode='whole')
-        try:
-            _, gates = infer_with_gates(model, path)
-        finally:
-            model.test_cfg = saved
-        spatial = [g['spatial'] for g in gates.values() if g['spatial'] is not None]
-        panels[4][j] = overlay_heatmap(rgb, spatial[-1], 0.55) if spatial else rgb
+        panels[1][j] = colorize(rgb, cv2.imread(gt_path, cv2.IMREAD_UNCHANGED))
+        for i, key in ((2, 'baseline'), (3, 'rga')):  # the config's sliding window
+            panels[i][j] = colorize(rgb, _predict(models[key], path))
+        spatial = _spatial_gate(models['rga'], path)
+        panels[4][j] = rgb if spatial is None else draw_heatmap(rgb, spatial, 0.55)
     h, w = panels[0][0].shape[:2]
     scale = 2.2 / h * 1.0
     fig, axes = plt.subplots(len(rows), len(images), squeeze=False,
@@ -277,7 +274,6 @@ def main(argv=None):
         print(f'wrote {args.num_train}+{args.num_val} synthetic scenes to {args.data_root} in '
               f'{time.perf_counter() - start:.1f}s')
 
-    from visualize_attention import load_model
     results, models = {}, {}
     for key, name, config in MODELS:
         work_dir = osp.join(args.work_dir, key)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun (GPU hosts, or gloo on CPU-only hosts).
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
-# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), PYTHON (python).
+# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), PYTHON (.venv/bin/python if present, else python).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -15,8 +15,12 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
+# PYTHON unset: the repo's .venv (make env) when it exists, else python on PATH
+if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
+  PYTHON="$TOOLS_DIR/../.venv/bin/python"
+fi
+PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Distributed training on one or more nodes with torchrun (works on GPU hosts and, with gloo,
-# on CPU-only hosts: see mmseg_rga/utils/dist.py).
+# on CPU-only hosts: see mmseg_rga/tooling/dist.py).
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), PYTHON (python).
+# Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), PYTHON (.venv/bin/python if present, else python).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -15,8 +15,12 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
+# PYTHON unset: the repo's .venv (make env) when it exists, else python on PATH
+if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
+  PYTHON="$TOOLS_DIR/../.venv/bin/python"
+fi
+PYTHON=${PYTHON:-python}
 
 # `python -m torch.distributed.run` is `torchrun`, found without the venv's bin/ on PATH.
 PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \

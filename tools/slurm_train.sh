@@ -2,7 +2,7 @@
 # Training on a Slurm cluster, one task per GPU.
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
-# Env: GPUS (4), GPUS_PER_NODE (4), CPUS_PER_TASK (5), SRUN_ARGS (""), PYTHON (python).
+# Env: GPUS (4), GPUS_PER_NODE (4), CPUS_PER_TASK (5), SRUN_ARGS (""), PYTHON (.venv/bin/python if present, else python).
 set -euo pipefail
 set -x
 
@@ -18,8 +18,12 @@ GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
 TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
+# PYTHON unset: the repo's .venv (make env) when it exists, else python on PATH
+if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
+  PYTHON="$TOOLS_DIR/../.venv/bin/python"
+fi
+PYTHON=${PYTHON:-python}
 
 # SRUN_ARGS is split on spaces on purpose (e.g. SRUN_ARGS="--quotatype=auto --time=2-0").
 # shellcheck disable=SC2086

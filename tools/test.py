@@ -21,7 +21,7 @@ if sys.path[0] != REPO_ROOT:
 from mmengine.config import Config  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
-from mmseg_rga.utils.launch import add_plugin_arguments, load_config, run  # noqa: E402
+from mmseg_rga.tooling.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
 def parse_args(argv=None):

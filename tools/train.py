@@ -3,11 +3,11 @@
 Differences from mmseg 1.2.2's script (same flags, same Runner):
   * works without ``pip install -e .``: the repo root goes first on ``sys.path`` and
     ``mmseg_rga`` is imported, so RGA modules are registered even without ``custom_imports``;
-  * ``--resume`` works under torch >= 2.6 (see ``mmseg_rga/utils/checkpoint.py``);
+  * ``--resume`` works under torch >= 2.6 (see ``mmseg_rga/tooling/checkpoint.py``);
   * ``--launcher pytorch|slurm|mpi`` works on hosts without CUDA (gloo, CPU DDP, SyncBN -> BN;
-    see ``mmseg_rga/utils/dist.py``); GPU hosts are unchanged;
+    see ``mmseg_rga/tooling/dist.py``); GPU hosts are unchanged;
   * a missing dataset or out-of-range label values fail before the Runner starts, with the
-    expected layout and the command that prepares it (``mmseg_rga/utils/data_check.py``).
+    expected layout and the command that prepares it (``mmseg_rga/tooling/data_check.py``).
 
 Examples:
   python tools/train.py configs/rga/pspnet_rga_cityscapes.py --work-dir work_dirs/psp_rga
@@ -28,7 +28,7 @@ from mmengine.device import get_device  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
-from mmseg_rga.utils.launch import add_plugin_arguments, load_config, run  # noqa: E402
+from mmseg_rga.tooling.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
 def parse_args(argv=None):

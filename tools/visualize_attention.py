@@ -5,17 +5,19 @@
 
 For each image and each :class:`~mmseg_rga.models.rga.RGABlock` in the model (a neck's
 ``neck.rga_blocks.<i>`` or a head's ``decode_head.rga``; ``<block>`` below is its module name with
-dots as dashes) it writes, all at the image's size:
+dots as dashes) it writes:
 
 * ``<image>_<block>_spatial.png``: the spatial gate a_s (upsampled, min-max scaled per image)
   as a heat map over the image, like Fig. 3b of the paper;
 * ``<image>_<block>_channel-<rank>-c<index>.png``: for the top-k channel gates a_c, the block's
   output map of that channel as a heat map over the image;
-* ``<image>_<block>_channel-gates.png``: every channel gate, sorted, as a bar chart (top-k red);
+* ``<image>_<block>_channel-gates.png``: every channel gate, sorted, as a bar chart (top-k red)
+  of a fixed, readable size (:data:`mmseg_rga.visualization.CHART_SIZE`; needs matplotlib);
 
-plus ``<image>_pred.png``, the predicted segmentation over the image, and
-``<image>_gates.npz`` with the raw gates (``<block>/spatial`` (H, W) at the feature size,
-``<block>/channel`` (C,)).
+plus ``<image>_pred.png``, the predicted segmentation over the image (mmseg's
+``SegLocalVisualizer``, the checkpoint's palette), and ``<image>_gates.npz`` with the raw gates
+(``<block>/spatial`` (H, W) at the feature size, ``<block>/channel`` (C,)). Heat maps and the
+prediction have the image's size.
 
 Inference runs in ``whole`` mode by default so that each block sees the whole image once
 (a sliding window would leave only the last window's gates); ``--slide`` keeps the config's mode.
@@ -24,16 +26,24 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Tuple
 
-# mmengine checkpoints hold more than tensors; torch >= 2.6 loads weights_only by default.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
+
+from mmseg_rga.tooling.inference import load_model  # noqa: E402
+from mmseg_rga.visualization import (  # noqa: E402
+    capture_gates,
+    channel_gate_chart,
+    draw_heatmap,
+    draw_segmentation,
+    find_rga_blocks,
+)
 
 
 def parse_args(argv=None):
@@ -57,162 +67,55 @@ def parse_args(argv=None):
     return args
 
 
-# ----------------------------------------------------------------------------- drawing helpers
-def normalize(heat: np.ndarray) -> np.ndarray:
-    """Min-max scale to [0, 1] (a constant map becomes 0.5)."""
-    heat = np.asarray(heat, np.float32)
-    lo, hi = float(heat.min()), float(heat.max())
-    if hi - lo < 1e-12:
-        return np.full_like(heat, 0.5)
-    return (heat - lo) / (hi - lo)
-
-
-def overlay_heatmap(image_rgb: np.ndarray, heat: np.ndarray, opacity: float = 0.5,
-                    scale: bool = True) -> np.ndarray:
-    """A JET heat map of ``heat`` (any size, resized bilinearly) over an RGB uint8 image."""
-    h, w = image_rgb.shape[:2]
-    heat = np.asarray(heat, np.float32)
-    if heat.shape != (h, w):
-        heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    heat = normalize(heat) if scale else np.clip(heat, 0, 1)
-    colored = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    colored = cv2.cvtColor(colored, cv2.COLOR_BGR2RGB)
-    return (image_rgb.astype(np.float32) * (1 - opacity) + colored * opacity).astype(np.uint8)
-
-
-def overlay_segmentation(image_rgb: np.ndarray, seg: np.ndarray, palette, opacity: float = 0.5,
-                         ignore_index: int = 255) -> np.ndarray:
-    """Class colours of a (H, W) label map over an RGB image (ignore / unknown ids stay black)."""
-    lut = np.zeros((256, 3), np.uint8)
-    pal = np.asarray(palette, np.uint8)[:255]
-    lut[:len(pal)] = pal
-    colored = lut[np.asarray(seg, np.int64).clip(0, 255)]
-    out = image_rgb.astype(np.float32) * (1 - opacity) + colored * opacity
-    return out.astype(np.uint8)
-
-
-def channel_gate_chart(gate: np.ndarray, top: List[int], size: Tuple[int, int]) -> np.ndarray:
-    """Bar chart (RGB uint8 of ``size`` = (H, W)) of the sorted channel gates, top-k in red."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    h, w = size
-    dpi = 100
-    fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi)
-    ax = fig.add_axes([0.12, 0.18, 0.84, 0.7])
-    order = np.argsort(-gate, kind='stable')
-    colors = ['tab:red' if c in top else 'tab:blue' for c in order]
-    ax.bar(np.arange(len(gate)), gate[order], width=1.0, color=colors)
-    ax.set_xlim(-0.5, len(gate) - 0.5)
-    lo, hi = float(gate.min()), float(gate.max())
-    pad = max(0.01, 0.1 * (hi - lo))  # zoom in: trained gates often differ by a few percent
-    ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
-    ax.set_xlabel('channel (sorted by gate)', fontsize=7)
-    ax.set_ylabel('a_c', fontsize=7)
-    ax.tick_params(labelsize=6)
-    ax.set_title(f'channel gates in [{lo:.3f}, {hi:.3f}]; top-{len(top)}: {list(map(int, top))}',
-                 fontsize=7)
-    fig.canvas.draw()
-    chart = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    if chart.shape[:2] != (h, w):  # rounding of odd figure sizes
-        chart = cv2.resize(chart, (w, h), interpolation=cv2.INTER_AREA)
-    return chart
-
-
-# ----------------------------------------------------------------------------- model helpers
-def find_rga_blocks(model: torch.nn.Module) -> Dict[str, torch.nn.Module]:
-    """{module name: RGABlock} for every RGA block in the model, in module order."""
-    from mmseg_rga.models.rga import RGABlock
-    return {name: m for name, m in model.named_modules() if isinstance(m, RGABlock)}
-
-
-def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slide: bool = False,
-               cfg_options: Optional[dict] = None):
-    """``mmseg.apis.init_model`` in whole-image mode, SyncBN reverted to BN off-GPU."""
-    from mmengine.config import Config
-    from mmseg.apis import init_model
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if not slide:
-        cfg.model.test_cfg = dict(mode='whole')
-    model = init_model(cfg, checkpoint, device='cpu')
-    if not str(device).startswith('cuda'):
-        from mmengine.model import revert_sync_batchnorm
-        model = revert_sync_batchnorm(model)
-    return model.to(device).eval()
-
-
 def infer_with_gates(model, image):
-    """Run ``mmseg.apis.inference_model`` and return (result, {block: gates}).
-
-    gates: ``spatial`` (h, w) float32 at the block's feature size or None, ``channel`` (C,) or
-    None, ``output`` (C, h, w) the block's output (for the top-channel maps).
-    """
+    """``mmseg.apis.inference_model`` with the gates of every block, as numpy arrays of sample 0:
+    {block: {'spatial': (H, W), 'channel': (C,), 'output': (C, H, W)}} (keys present if used)."""
     from mmseg.apis import inference_model
-    blocks = find_rga_blocks(model)
-    outputs: Dict[str, torch.Tensor] = {}
-    handles = [m.register_forward_hook(
-        lambda mod, inp, out, name=name: outputs.__setitem__(name, out.detach()))
-        for name, m in blocks.items()]
-    try:
-        for m in blocks.values():
-            m.last_spatial_gate = m.last_channel_gate = None
+    with capture_gates(model) as gates:
         result = inference_model(model, image)
-    finally:
-        for hd in handles:
-            hd.remove()
-    gates = {}
-    for name, m in blocks.items():
-        spatial = m.last_spatial_gate
-        channel = m.last_channel_gate
-        gates[name] = dict(
-            spatial=None if spatial is None else spatial[0, 0].float().cpu().numpy(),
-            channel=None if channel is None else channel[0].float().cpu().numpy(),
-            output=outputs[name][0].float().cpu().numpy() if name in outputs else None)
-    return result, gates
+    first = dict(spatial=lambda t: t[0, 0], channel=lambda t: t[0], output=lambda t: t[0])
+    return result, {name: {k: first[k](v).float().cpu().numpy() for k, v in rec.items()}
+                    for name, rec in gates.items()}
 
 
-def visualize(model, image_path: str, out_dir: str, top_k: int = 4,
-              opacity: float = 0.5) -> List[str]:
+def _block_images(rgb, name, gate, top_k, opacity):
+    """{file tag: RGB image} and {npz key: array} for one block."""
+    tag, images, arrays = name.replace('.', '-'), {}, {}
+    if 'spatial' in gate:
+        images[f'{tag}_spatial'] = draw_heatmap(rgb, gate['spatial'], opacity)
+        arrays[f'{name}/spatial'] = gate['spatial']
+    if 'channel' in gate:
+        arrays[f'{name}/channel'] = gate['channel']
+        top = np.argsort(-gate['channel'], kind='stable')[:top_k].tolist()
+        for rank, c in enumerate(top):
+            images[f'{tag}_channel-{rank}-c{c}'] = draw_heatmap(
+                rgb, np.abs(gate['output'][c]), opacity)
+        images[f'{tag}_channel-gates'] = channel_gate_chart(gate['channel'], top)
+    return images, arrays
+
+
+def visualize(model, image_path: str, out_dir: str, top_k: int = 4, opacity: float = 0.5):
     """Write every PNG described in the module docstring for one image; return their paths."""
     bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise FileNotFoundError(f'cannot read image {image_path!r}')
+        raise SystemExit(f'cannot read image {image_path!r}')
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    h, w = rgb.shape[:2]
     result, gates = infer_with_gates(model, image_path)
+    seg = result.pred_sem_seg.data[0].cpu().numpy()
+    if seg.shape != rgb.shape[:2]:
+        seg = cv2.resize(seg.astype(np.uint8), rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    images = {'pred': draw_segmentation(rgb, seg, getattr(model, 'dataset_meta', None), opacity)}
+    arrays = {}
+    for name, gate in gates.items():
+        block_images, block_arrays = _block_images(rgb, name, gate, top_k, opacity)
+        images.update(block_images)
+        arrays.update(block_arrays)
     os.makedirs(out_dir, exist_ok=True)
     stem = osp.splitext(osp.basename(image_path))[0]
     written = []
-
-    def save(name: str, img_rgb: np.ndarray) -> None:
-        path = osp.join(out_dir, f'{stem}_{name}.png')
-        cv2.imwrite(path, cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR))
-        written.append(path)
-
-    seg = result.pred_sem_seg.data[0].cpu().numpy()
-    if seg.shape != (h, w):
-        seg = cv2.resize(seg.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-    palette = model.dataset_meta.get('palette') if getattr(model, 'dataset_meta', None) else None
-    if palette is None:
-        palette = np.random.default_rng(0).integers(0, 255, (256, 3))
-    save('pred', overlay_segmentation(rgb, seg, palette, opacity))
-    arrays = {}
-    for name, g in gates.items():
-        tag = name.replace('.', '-')
-        if g['spatial'] is not None:
-            save(f'{tag}_spatial', overlay_heatmap(rgb, g['spatial'], opacity))
-            arrays[f'{name}/spatial'] = g['spatial']
-        if g['channel'] is not None:
-            arrays[f'{name}/channel'] = g['channel']
-            top = np.argsort(-g['channel'], kind='stable')[:top_k].tolist()
-            for rank, c in enumerate(top):
-                if g['output'] is not None:
-                    save(f'{tag}_channel-{rank}-c{c}', overlay_heatmap(rgb, np.abs(g['output'][c]),
-                                                                       opacity))
-            save(f'{tag}_channel-gates', channel_gate_chart(g['channel'], top, (h, w)))
+    for tag, img in images.items():
+        written.append(osp.join(out_dir, f'{stem}_{tag}.png'))
+        cv2.imwrite(written[-1], cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     np.savez_compressed(osp.join(out_dir, f'{stem}_gates.npz'), **arrays)
     return written
 
@@ -226,7 +129,10 @@ def main(argv=None):
                          'prediction would be drawn')
     print(f'RGA blocks: {", ".join(blocks)}')
     for image in args.images:
-        written = visualize(model, image, args.out, args.top_k, args.opacity)
+        try:
+            written = visualize(model, image, args.out, args.top_k, args.opacity)
+        except ImportError as err:  # matplotlib (the chart) is optional
+            raise SystemExit(f'ImportError: {err}') from None
         print(f'{image}: wrote {len(written)} images to {args.out}')
 
 

@@ -10,9 +10,6 @@ model = dict(
         type='RGANeck',
         in_channels=[256, 512, 1024, 2048],
         in_index=3,
-        pooled_size=(33, 33),
-        order='SC',
         fusion='concat',
-        norm_cfg=norm_cfg,
-        align_corners=True),
+        rga_cfg=dict(pooled_size=(33, 33), order='SC', norm_cfg=norm_cfg, align_corners=True)),
     decode_head=dict(in_channels=4096))

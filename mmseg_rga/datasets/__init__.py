@@ -1,13 +1,4 @@
-"""Datasets: a synthetic Cityscapes-format street-scene generator (no mmcv import needed)."""
-from .synthetic_cityscapes import (
-    CLASSES,
-    apply_synthetic_data_option,
-    generate_synthetic_cityscapes,
-    synthetic_scene,
-    use_synthetic_data,
-)
+"""Registered data transforms (``CheckSegLabelRange``); synthetic scenes live in ``.synthetic``."""
+from .transforms import CheckSegLabelRange, LabelValueError
 
-__all__ = [
-    'CLASSES', 'apply_synthetic_data_option', 'generate_synthetic_cityscapes', 'synthetic_scene',
-    'use_synthetic_data'
-]
+__all__ = ['CheckSegLabelRange', 'LabelValueError']

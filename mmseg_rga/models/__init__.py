@@ -1,6 +1,4 @@
 """RGA models. Importing this module registers them into ``mmseg.registry.MODELS``."""
-from mmseg.registry import MODELS
-
 from .convert import convert_official_rga
 from .fixed_size import FixedSizePool
 from .heads import (
@@ -14,12 +12,11 @@ from .heads import (
 from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
-
-MODELS.register_module(module=RGABlock)
+from .rga_cfg import DEFAULT_RGA_CFG, build_rga_block
 
 __all__ = [
     'RGAASPPHead', 'RGADepthwiseSeparableASPPHead', 'RGAFCNHead', 'RGAHeadMixin', 'RGAPSPHead',
     'RGANeck', 'rga_head',
     'ChannelRGA', 'FixedSizePool', 'RGABlock', 'RelationAwareGate', 'SpatialRGA',
-    'convert_official_rga', 'relation_embedding'
+    'convert_official_rga', 'relation_embedding', 'DEFAULT_RGA_CFG', 'build_rga_block'
 ]

@@ -16,13 +16,15 @@ RGA-C (:class:`ChannelRGA`): nodes are the C channels, each an N-dim map (D = N,
 r_node = r_c). Layer names and semantics follow the official ``RGA_Module``
 (see :mod:`mmseg_rga.models.convert`).
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
+from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..checks import check_positive_int
 from .fixed_size import FixedSizePool
 from .relation import relation_embedding
 
@@ -31,8 +33,7 @@ ORDERS = ('S', 'C', 'SC', 'CS', 'parallel')
 
 def _reduced(width: int, ratio: int, what: str) -> int:
     """width // ratio, or a ValueError naming the layer when that leaves no channel."""
-    if not isinstance(ratio, int) or isinstance(ratio, bool) or ratio < 1:
-        raise ValueError(f'the reduction ratio for {what} must be a positive int; got {ratio!r}')
+    check_positive_int(ratio, f'the reduction ratio for {what}')
     if width // ratio < 1:
         raise ValueError(f'{what}: {width} // {ratio} leaves zero channels; use a ratio <= '
                          f'{width}')
@@ -166,6 +167,7 @@ class ChannelRGA(RelationAwareGate):
         return torch.sigmoid(logits).reshape(b, c, 1, 1)
 
 
+@MODELS.register_module()
 class RGABlock(nn.Module):
     """Relation-Aware Global Attention for any input size: RGA-S, RGA-C and combinations.
 
@@ -189,8 +191,9 @@ class RGABlock(nn.Module):
         norm_cfg / act_cfg: mmcv configs for every norm / activation (SyncBN for multi-GPU).
         align_corners: geometry of the pooling and of the gate resize (see FixedSizePool).
 
-    Shapes: x (B, C, H, W) -> (B, C, H, W). After a forward, ``last_spatial_gate`` (B, 1, H, W)
-    and ``last_channel_gate`` (B, C) hold the gates (detached) for visualization.
+    Shapes: x (B, C, H, W) -> (B, C, H, W). The forward keeps no state: to look at the gates,
+    use :func:`mmseg_rga.visualization.capture_gates` (forward hooks on ``spatial``,
+    ``channel`` and ``pool``).
     """
 
     def __init__(self, in_channels: int, pooled_size: Union[int, Sequence[int]],
@@ -201,9 +204,7 @@ class RGABlock(nn.Module):
         super().__init__()
         if order not in ORDERS:
             raise ValueError(f'order must be one of {ORDERS}; got {order!r}')
-        if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int; got {in_channels!r}')
-        self.in_channels = in_channels
+        self.in_channels = check_positive_int(in_channels, 'in_channels')
         self.order = order
         self.pool = FixedSizePool(pooled_size, align_corners)
         self.pooled_size = self.pool.pooled_size
@@ -213,8 +214,6 @@ class RGABlock(nn.Module):
                       use_appearance=use_appearance, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.spatial = SpatialRGA(**branch) if 'S' in order or order == 'parallel' else None
         self.channel = ChannelRGA(**branch) if 'C' in order or order == 'parallel' else None
-        self.last_spatial_gate: Optional[Tensor] = None
-        self.last_channel_gate: Optional[Tensor] = None
 
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 4:
@@ -225,14 +224,12 @@ class RGABlock(nn.Module):
                              f'input has {x.shape[1]} channels (shape {tuple(x.shape)})')
 
     def _spatial_gate(self, x: Tensor, pooled: Tensor) -> Tensor:
-        gate = self.pool.unpool(self.spatial(pooled), x.shape[-2:])
-        self.last_spatial_gate = gate.detach()
-        return gate
+        """(B, 1, H, W): the gate computed at the pooled size, resized back to x's size."""
+        return self.pool.unpool(self.spatial(pooled), x.shape[-2:])
 
     def _channel_gate(self, pooled: Tensor) -> Tensor:
-        gate = self.channel(pooled)
-        self.last_channel_gate = gate.detach().flatten(1)
-        return gate
+        """(B, C, 1, 1)."""
+        return self.channel(pooled)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
@@ -251,7 +248,3 @@ class RGABlock(nn.Module):
         gate_c = self._channel_gate(pooled)
         x = x * gate_c
         return x * self._spatial_gate(x, pooled * gate_c)
-
-    def gates(self) -> Dict[str, Optional[Tensor]]:
-        """Gates of the last forward: spatial (B, 1, H, W) and channel (B, C), None if unused."""
-        return dict(spatial=self.last_spatial_gate, channel=self.last_channel_gate)

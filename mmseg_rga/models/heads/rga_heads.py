@@ -3,8 +3,9 @@
 "We apply our RGA-SC module on the feature map of the last convolutional layer and concatenate it
 with the original features of the baseline network." In an mmseg decode head the feature map of
 the last convolutional layer is the input of :meth:`BaseDecodeHead.cls_seg` (= dropout +
-``conv_seg``), which every head's ``forward`` calls. One mechanism, :class:`RGAHeadMixin`, wraps
-any such head:
+``conv_seg``), which every head's ``forward`` calls. That is one reading of the sentence; the
+other, RGA on C5, is :class:`~mmseg_rga.models.necks.RGANeck`. One mechanism,
+:class:`RGAHeadMixin`, wraps any such head:
 
     feat (B, channels, H, W) -> cat([feat, RGA(feat)]) (B, 2*channels, H, W)
                              -> dropout -> conv_seg (2*channels -> out_channels)
@@ -25,12 +26,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..rga import RGABlock
-
-#: RGA settings used when ``rga_cfg`` does not give them. 33x33 nodes: (33 - 1) divides
-#: (97 - 1), so the 97x97 maps of a 769 crop (output stride 8) pool and resize back exactly with
-#: ``align_corners=True``; the relation layers stay at a few hundred K parameters.
-DEFAULT_RGA_CFG = dict(pooled_size=33, order='SC')
+from ..rga_cfg import build_rga_block
 
 
 class RGAHeadMixin:
@@ -44,35 +40,19 @@ class RGAHeadMixin:
     Args:
         rga_cfg: keyword arguments of :class:`RGABlock` except ``in_channels`` (the head's
             ``channels``), e.g. ``dict(pooled_size=(33, 33), order='SC', ratio_channel=8)``.
-            Missing keys: ``pooled_size=33``, ``order='SC'``, and the head's own ``norm_cfg``
-            and ``align_corners``; the rest are RGABlock's defaults.
+            Missing keys: :data:`~mmseg_rga.models.rga_cfg.DEFAULT_RGA_CFG`
+            (``pooled_size=33``, ``order='SC'``), then the head's own ``norm_cfg`` and
+            ``align_corners``; the rest are RGABlock's defaults. Unknown keys raise ValueError.
         *args, **kwargs: the base head's arguments.
 
     Attributes:
-        rga (RGABlock): the attention block; after a forward ``rga.last_spatial_gate``
-            (B, 1, H, W) and ``rga.last_channel_gate`` (B, channels) hold its gates.
+        rga (RGABlock): the attention block (its gates: :mod:`mmseg_rga.visualization`).
     """
 
     def __init__(self, *args, rga_cfg: Optional[dict] = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if rga_cfg is None:
-            rga_cfg = {}
-        if not isinstance(rga_cfg, dict):
-            raise ValueError(f'rga_cfg must be a dict of RGABlock arguments or None; got '
-                             f'{type(rga_cfg).__name__}: {rga_cfg!r}')
-        cfg = dict(DEFAULT_RGA_CFG)
-        cfg.update(rga_cfg)
-        if cfg.pop('type', 'RGABlock') != 'RGABlock':
-            raise ValueError(f"rga_cfg['type'] must be 'RGABlock' (or left out); got "
-                             f"{rga_cfg['type']!r}")
-        if 'in_channels' in cfg:
-            raise ValueError(f"rga_cfg must not set in_channels: the RGA block always has the "
-                             f"head's channels ({self.channels}); got "
-                             f"in_channels={cfg['in_channels']!r}")
-        cfg.setdefault('norm_cfg', self.norm_cfg)
-        cfg.setdefault('align_corners', self.align_corners)
-        self.rga_cfg = cfg
-        self.rga = RGABlock(self.channels, **cfg)
+        self.rga = build_rga_block(rga_cfg, self.channels, norm_cfg=self.norm_cfg,
+                                   align_corners=self.align_corners)
         self.conv_seg = nn.Conv2d(2 * self.channels, self.out_channels, kernel_size=1)
 
     def cls_seg(self, feat: Tensor) -> Tensor:

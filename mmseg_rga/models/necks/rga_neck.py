@@ -1,9 +1,10 @@
 """RGANeck: Relation-Aware Global Attention on selected backbone levels (paper §4.2).
 
 A thin mmseg adapter around :class:`mmseg_rga.models.rga.RGABlock`: the attention math lives in
-``rga.py``; this module only selects levels, fuses the attended map with the original one and
-checks shapes.
+``rga.py`` and the block's settings in ``rga_cfg`` (:mod:`mmseg_rga.models.rga_cfg`); this module
+only selects levels and fuses the attended map with the original one.
 """
+import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,13 +13,10 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..rga import RGABlock
+from ...checks import check_positive_int, is_int
+from ..rga_cfg import build_rga_block, rga_cfg_keys
 
 FUSIONS = ('concat', 'replace')
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @MODELS.register_module()
@@ -26,8 +24,11 @@ class RGANeck(BaseModule):
     """Apply an RGA block to selected backbone levels and fuse it with the original features.
 
     The paper (§4.2) applies RGA-SC "on the feature map of the last convolutional layer and
-    concatenate[s] it with the original features". With the defaults this neck does exactly that
-    on the last backbone level (C5 of a dilated ResNet): ``out = cat([x, RGA(x)], dim=1)``.
+    concatenate[s] it with the original features". The sentence reads two ways in a segmentation
+    network: the last backbone level (C5 of a dilated ResNet; this neck with its defaults:
+    ``out = cat([x, RGA(x)], dim=1)``) or the decode head's last feature map before the
+    classifier (:class:`~mmseg_rga.models.heads.RGAHeadMixin`). Both readings exist; neither is
+    claimed to be the paper's exact placement.
 
     Output channels per level ``i`` (what the decode/auxiliary heads must be configured with):
 
@@ -44,23 +45,15 @@ class RGANeck(BaseModule):
             for ResNet-50/101); the forward input must have ``len(in_channels)`` levels.
         in_index: the level(s) that get an RGA block; negative indices count from the end.
             Default: -1 (the last level).
-        pooled_size: (h, w) the RGA relation layers are built for (or one int); any feature size
-            is RoIAligned to it (see :class:`mmseg_rga.models.fixed_size.FixedSizePool`).
-            Default: 33 (N = 1089 nodes; 97x97 C5 maps at a 769 crop map back exactly with
-            ``align_corners=True``).
-        order: RGA order, one of 'S', 'C', 'SC', 'CS', 'parallel'. Default: 'SC'.
-        ratio_channel: r_c. Default: 8.
-        ratio_spatial: r_s. Default: 8.
-        ratio_logit: r_d. Default: 8.
-        use_relation: keep the relation embedding (False: "w/o Rel." ablation). Default: True.
-        use_appearance: keep the appearance embedding (False: "w/o Vis."). Default: True.
         fusion: 'concat' (default, as in the paper) or 'replace'.
-        norm_cfg: norm of the RGA layers (``dict(type='SyncBN', requires_grad=True)`` for
-            multi-GPU training). Default: None -> BN.
-        act_cfg: activation of the RGA layers. Default: None -> ReLU.
-        align_corners: geometry of the pooling and of the gate resize; use the decode head's
-            value (True in mmseg's 769x769 Cityscapes configs). Default: False.
+        rga_cfg: RGABlock arguments except ``in_channels``, as for the heads, e.g.
+            ``dict(pooled_size=33, order='SC', align_corners=True, norm_cfg=dict(type='SyncBN'))``;
+            missing keys come from :data:`~mmseg_rga.models.rga_cfg.DEFAULT_RGA_CFG`, then
+            RGABlock's defaults (BN, ReLU, ``align_corners=False``: use the decode head's value,
+            True in mmseg's 769x769 Cityscapes configs).
         init_cfg: mmengine init config. Default: None (the RGA layers' own Kaiming init).
+        **deprecated_rga_args: the former flat arguments (``pooled_size=33, order='SC', ...``);
+            accepted with a DeprecationWarning and moved into ``rga_cfg``.
 
     Shapes:
         inputs: a tuple/list of ``len(in_channels)`` tensors (B, C_i, H_i, W_i) ->
@@ -70,53 +63,35 @@ class RGANeck(BaseModule):
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
                  in_index: Union[int, Sequence[int]] = -1,
-                 pooled_size: Union[int, Sequence[int]] = 33,
-                 order: str = 'SC',
-                 ratio_channel: int = 8,
-                 ratio_spatial: int = 8,
-                 ratio_logit: int = 8,
-                 use_relation: bool = True,
-                 use_appearance: bool = True,
                  fusion: str = 'concat',
-                 norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None,
-                 align_corners: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 rga_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None,
+                 **deprecated_rga_args) -> None:
         super().__init__(init_cfg)
-        if _is_int(in_channels):
+        if is_int(in_channels):
             in_channels = [in_channels]
-        if (not isinstance(in_channels, (list, tuple)) or not in_channels
-                or not all(_is_int(c) and c > 0 for c in in_channels)):
+        if not isinstance(in_channels, (list, tuple)) or not in_channels:
             raise ValueError('in_channels must be a positive int or a non-empty list of positive '
                              f'ints (one per backbone level); got {in_channels!r}')
+        self.in_channels: List[int] = [
+            check_positive_int(c, f'in_channels[{i}]') for i, c in enumerate(in_channels)]
         if fusion not in FUSIONS:
             raise ValueError(f'fusion must be one of {FUSIONS}; got {fusion!r}')
-        self.in_channels: List[int] = list(in_channels)
         self.num_levels = len(self.in_channels)
         self.in_index: List[int] = self._normalize_index(in_index)
         self.fusion = fusion
+        rga_cfg = _merge_deprecated(rga_cfg, deprecated_rga_args)
         self.rga_blocks = nn.ModuleList(
-            RGABlock(
-                self.in_channels[i],
-                pooled_size,
-                order=order,
-                ratio_channel=ratio_channel,
-                ratio_spatial=ratio_spatial,
-                ratio_logit=ratio_logit,
-                use_relation=use_relation,
-                use_appearance=use_appearance,
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg,
-                align_corners=align_corners) for i in self.in_index)
+            build_rga_block(rga_cfg, self.in_channels[i]) for i in self.in_index)
         self.out_channels: List[int] = [
             (2 * c if (i in self.in_index and fusion == 'concat') else c)
             for i, c in enumerate(self.in_channels)
         ]
 
     def _normalize_index(self, in_index: Union[int, Sequence[int]]) -> List[int]:
-        indices = [in_index] if _is_int(in_index) else in_index
+        indices = [in_index] if is_int(in_index) else in_index
         if (not isinstance(indices, (list, tuple)) or not indices
-                or not all(_is_int(i) for i in indices)):
+                or not all(is_int(i) for i in indices)):
             raise ValueError('in_index must be an int or a non-empty list of ints; got '
                              f'{in_index!r}')
         normalized = []
@@ -131,11 +106,6 @@ class RGANeck(BaseModule):
                              f'(= levels {normalized})')
         return normalized
 
-    @property
-    def rga(self) -> RGABlock:
-        """The RGA block of the last selected level (for gate visualization tools)."""
-        return self.rga_blocks[-1]
-
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """(B, C_i, H_i, W_i) per level -> (B, out_channels[i], H_i, W_i) per level."""
         if not isinstance(inputs, (list, tuple)):
@@ -147,14 +117,24 @@ class RGANeck(BaseModule):
         outs = list(inputs)
         for level, block in zip(self.in_index, self.rga_blocks):
             x = inputs[level]
-            if not isinstance(x, Tensor) or x.dim() != 4:
-                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-                raise ValueError(f'RGANeck level {level}: expected a 4D (B, C, H, W) tensor; '
-                                 f'got {got}')
-            if x.shape[1] != self.in_channels[level]:
-                raise ValueError(f'RGANeck level {level}: expected {self.in_channels[level]} '
-                                 f'channels (in_channels[{level}]) but got {x.shape[1]} '
-                                 f'(shape {tuple(x.shape)})')
             attended = block(x)
             outs[level] = torch.cat([x, attended], dim=1) if self.fusion == 'concat' else attended
         return tuple(outs)
+
+
+def _merge_deprecated(rga_cfg: Optional[dict], flat: dict) -> Optional[dict]:
+    """Move the former flat RGA arguments into ``rga_cfg`` (DeprecationWarning)."""
+    if not flat:
+        return rga_cfg
+    unknown = sorted(set(flat) - set(rga_cfg_keys()))
+    if unknown:
+        raise TypeError(f'RGANeck got unexpected arguments {unknown}; it takes in_channels, '
+                        'in_index, fusion, rga_cfg, init_cfg (RGA settings go into rga_cfg: '
+                        f'{rga_cfg_keys()})')
+    both = sorted(set(flat) & set(rga_cfg or {}))
+    if both:
+        raise ValueError(f'RGANeck got {both} both as arguments and in rga_cfg; keep rga_cfg')
+    warnings.warn(f'RGANeck({", ".join(f"{k}=..." for k in flat)}) is deprecated: pass '
+                  f'rga_cfg=dict({", ".join(f"{k}=..." for k in flat)}) instead',
+                  DeprecationWarning, stacklevel=3)
+    return {**(rga_cfg or {}), **flat}

@@ -7,8 +7,8 @@ the process's resident high-water mark over its baseline, inputs and weights exc
 measured alone; times are the best of ``--repeats`` runs after one warm-up. Prints ratios
 measured in this one run::
 
-    python tools/analysis/benchmark_relation.py                      # B=2, C=2048, 97x97
-    python tools/analysis/benchmark_relation.py --size 33 --repeats 3
+    python tools/analysis_tools/benchmark_relation.py                      # B=2, C=2048, 97x97
+    python tools/analysis_tools/benchmark_relation.py --size 33 --repeats 3
 """
 import argparse
 import json
@@ -18,7 +18,10 @@ import subprocess
 import sys
 import time
 
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if sys.path[0] != ROOT:
+    sys.path.insert(0, ROOT)
 CASES = ('relation_fast', 'relation_reference', 'block_fast', 'block_reference')
 
 
@@ -32,11 +35,10 @@ def _rss_kib() -> int:
 
 def _make_case(case, batch, channels, size, ratio):
     import torch
-    sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
-    from reference_rga import OfficialRGAModule, reference_relation_embedding
 
     from mmseg_rga.models import RGABlock
-    from mmseg_rga.models.relation import relation_embedding
+    from mmseg_rga.models.official_rga import OfficialRGAModule
+    from mmseg_rga.models.relation import naive_relation_embedding, relation_embedding
 
     torch.manual_seed(0)
     n = size * size
@@ -45,7 +47,7 @@ def _make_case(case, batch, channels, size, ratio):
         theta = torch.rand(batch, channels // ratio, n, requires_grad=True)
         phi = torch.rand(batch, channels // ratio, n, requires_grad=True)
         weight = (torch.randn(n // ratio, 2 * n) / n).requires_grad_()
-        fn = relation_embedding if case == 'relation_fast' else reference_relation_embedding
+        fn = relation_embedding if case == 'relation_fast' else naive_relation_embedding
         return (lambda: fn(theta, phi, weight)), torch.randn(batch, n // ratio, n), [
             theta, phi, weight]
     x = torch.relu(torch.randn(batch, channels, size, size)).requires_grad_()

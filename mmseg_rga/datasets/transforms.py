@@ -5,7 +5,9 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from .data_check import LabelValueError
+
+class LabelValueError(ValueError):
+    """A label map holds values outside ``[0, num_classes)`` and the ignore index."""
 
 
 @TRANSFORMS.register_module()

@@ -1,9 +1,10 @@
 """Write a synthetic street-scene dataset in the Cityscapes layout (train ids, 255 = ignore).
 
-    python tools/dataset/generate_synthetic_cityscapes.py --out data/synthetic_cityscapes \
-        --num-train 200 --num-val 50 --size 256 512 --seed 0
+    python tools/dataset_converters/generate_synthetic_cityscapes.py \
+        --out data/synthetic_cityscapes --num-train 200 --num-val 50 --size 256 512 --seed 0
 
-Train any config on it without Cityscapes: ``mmseg_rga.datasets.use_synthetic_data(cfg, root)``.
+Train any config on it without Cityscapes: ``--synthetic-data DIR`` on tools/train.py, or
+``mmseg_rga.tooling.synthetic_data.use_synthetic_data(cfg, root)``.
 """
 import argparse
 import os.path as osp
@@ -12,7 +13,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmseg_rga.datasets.synthetic_cityscapes import generate_synthetic_cityscapes  # noqa: E402
+from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,7 +1,7 @@
 """Prepare the official Cityscapes download for mmseg: polygons -> ``*_gtFine_labelTrainIds.png``.
 
     pip install cityscapesscripts
-    python tools/prepare_cityscapes.py data/cityscapes [--nproc 8]
+    python tools/dataset_converters/prepare_cityscapes.py data/cityscapes [--nproc 8]
 
 Expects the extracted ``leftImg8bit_trainvaltest.zip`` and ``gtFine_trainvaltest.zip``::
 
@@ -19,7 +19,19 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional
 
-from mmengine.utils import mkdir_or_exist, scandir, track_parallel_progress, track_progress
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
+
+from mmengine.utils import (  # noqa: E402
+    mkdir_or_exist,
+    scandir,
+    track_parallel_progress,
+    track_progress,
+)
+
+from mmseg_rga.tooling.launch import positive_int  # noqa: E402
 
 SPLITS = ('train', 'val', 'test')
 POLYGON_SUFFIX = '_gtFine_polygons.json'
@@ -40,8 +52,8 @@ def _import_json2label():
     try:
         from cityscapesscripts.preparation.json2labelImg import json2labelImg
     except ImportError as e:
-        raise ImportError('tools/prepare_cityscapes.py needs cityscapesscripts (the official '
-                          'Cityscapes tools): pip install cityscapesscripts  '
+        raise ImportError('tools/dataset_converters/prepare_cityscapes.py needs cityscapesscripts '
+                          '(the official Cityscapes tools): pip install cityscapesscripts  '
                           f'(import failed: {e})') from e
     return json2labelImg
 
@@ -118,14 +130,12 @@ def parse_args(argv=None):
     parser.add_argument('data_root',
                         help='the extracted Cityscapes download (e.g. data/cityscapes)')
     parser.add_argument('--gt-dir', default='gtFine', help='annotation folder under data_root')
-    parser.add_argument('--nproc', type=int, default=1, help='worker processes')
+    parser.add_argument('--nproc', type=positive_int, default=1, help='worker processes')
     parser.add_argument('-o', '--out-dir', help='where to write {train,val,test}.txt '
                         '(default: data_root)')
     parser.add_argument('--skip-existing', action='store_true',
                         help='keep label images that already exist')
     args = parser.parse_args(argv)
-    if args.nproc < 1:
-        parser.error(f'--nproc must be >= 1; got {args.nproc}')
     return args
 
 

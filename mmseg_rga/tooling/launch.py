@@ -9,10 +9,21 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import List
+
+from mmseg_rga.checks import check_positive_int
 
 from .checkpoint import enable_full_checkpoint_loading
-from .data_check import DatasetNotFoundError, LabelValueError, check_data, dataloaders_for
+from .data_check import DatasetNotFoundError, LabelValueError, check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for flags that take a positive int (the message names the value)."""
+    try:
+        return check_positive_int(int(text), 'the value')
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'expected a positive int; got {text!r}') from err
 
 
 def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
@@ -60,7 +71,7 @@ def load_config(args):
     """Config file + ``--synthetic-data`` + ``--cfg-options``, launcher and work_dir set."""
     from mmengine.config import Config
 
-    from mmseg_rga.datasets import apply_synthetic_data_option
+    from .synthetic_data import apply_synthetic_data_option
 
     enable_full_checkpoint_loading()
     if 'LOCAL_RANK' not in os.environ:
@@ -98,3 +109,13 @@ def run(cfg, mode: str, args) -> None:
     getattr(runner, mode)()
     if cpu_dist:
         teardown_cpu_distributed()
+
+
+def dataloaders_for(mode: str, cfg) -> List[str]:
+    """Dataloaders a run touches: ``train`` -> train (+ val if a val loop is set), ``test``."""
+    if mode == 'test':
+        return ['test_dataloader']
+    names = ['train_dataloader']
+    if cfg.get('val_cfg') and cfg.get('val_dataloader') and cfg.get('val_evaluator'):
+        names.append('val_dataloader')
+    return names

@@ -1,0 +1,21 @@
+"""Argument checks shared by the plugin's constructors (one definition each)."""
+import numbers
+
+
+def is_int(value) -> bool:
+    """True for Python and numpy integers, False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``int(value)``, or raise ValueError naming ``name`` when it is not an int >= minimum.
+
+    Args:
+        value: the value to check.
+        name: what it is, for the message (e.g. ``'in_channels'``).
+        minimum: the smallest allowed value (1: positive; 0: non-negative).
+    """
+    if not is_int(value) or value < minimum:
+        kind = 'a positive int' if minimum == 1 else f'an int >= {minimum}'
+        raise ValueError(f'{name} must be {kind}; got {value!r}')
+    return int(value)

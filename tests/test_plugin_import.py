@@ -1,0 +1,35 @@
+"""``import mmseg_rga`` (what ``custom_imports`` runs) registers modules and does nothing else."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PROBE = """
+import json, os, sys, warnings
+import torch, mmcv.transforms, mmengine.model, mmseg.datasets, mmseg.models  # what we build on
+env, filters, set_device = dict(os.environ), list(warnings.filters), torch.cuda.set_device
+before = set(sys.modules)
+import mmseg_rga
+from mmseg.registry import MODELS, TRANSFORMS
+print(json.dumps(dict(
+    new=sorted(set(sys.modules) - before), env=dict(os.environ) == env,
+    filters=list(warnings.filters) == filters, set_device=torch.cuda.set_device is set_device,
+    registered=[MODELS.get(n) is not None for n in ('RGABlock', 'RGANeck', 'RGAPSPHead')]
+    + [TRANSFORMS.get('CheckSegLabelRange') is not None])))
+"""
+PLUGIN = ('mmseg_rga', 'mmseg_rga.checks', 'mmseg_rga.version', 'mmseg_rga.datasets',
+          'mmseg_rga.datasets.transforms')
+
+
+def test_import_registers_and_loads_no_tool_code():
+    proc = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,
+                          cwd=REPO, env={'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert all(report['registered'])
+    new = report['new']
+    # only the plugin's own models and transforms: no tooling, visualization, synthetic data
+    assert [m for m in new if not (m in PLUGIN or m.startswith('mmseg_rga.models'))] == []
+    assert 'argparse' not in new
+    assert report['env'] and report['filters'] and report['set_device']

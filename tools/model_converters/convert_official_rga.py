@@ -1,0 +1,59 @@
+"""Convert an official re-id ``RGA_Module`` checkpoint into ``RGABlock`` weights.
+
+    python tools/model_converters/convert_official_rga.py INPUT.pth[.tar] OUTPUT.pth \
+        --prefix module.backbone.rga_att4. [--dst-prefix decode_head.rga.]
+
+INPUT is the official checkpoint (a state dict, or a dict holding one under ``state_dict``);
+``--prefix`` selects one RGA module in it. OUTPUT holds ``{'state_dict': ...}`` with
+:class:`~mmseg_rga.models.rga.RGABlock` keys (prefixed by ``--dst-prefix``, e.g. to load into a
+model's ``decode_head.rga``); build the block as ``RGABlock(in_channel, pooled_size=(h, w),
+order='SC', ratio_channel=cha_ratio, ratio_spatial=spa_ratio, ratio_logit=down_ratio)`` with
+h * w == in_spatial (see ``mmseg_rga/models/convert.py``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch  # noqa: E402
+
+from mmseg_rga.models.convert import convert_official_rga  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('input', help='official checkpoint (.pth or .pth.tar)')
+    parser.add_argument('output', help='converted checkpoint (.pth)')
+    parser.add_argument('--prefix', default='',
+                        help="the RGA module's key prefix in INPUT, e.g. 'module.rga_att4.'")
+    parser.add_argument('--dst-prefix', default='',
+                        help="prefix of the converted keys, e.g. 'decode_head.rga.'")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.input):
+        sys.exit(f'input checkpoint {args.input!r} does not exist')
+    # tensors and plain containers only: weights_only loading is enough and safe
+    checkpoint = torch.load(args.input, map_location='cpu', weights_only=True)
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state_dict, dict):
+        sys.exit(f'{args.input} holds no state dict (got {type(checkpoint).__name__})')
+    try:
+        converted = convert_official_rga(state_dict, prefix=args.prefix)
+    except ValueError as err:
+        sys.exit(f'ValueError: {err}')
+    converted = {args.dst_prefix + key: value for key, value in converted.items()}
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    torch.save({'state_dict': converted}, args.output)
+    print(f'wrote {len(converted)} tensors to {args.output}')
+
+
+if __name__ == '__main__':
+    main()
