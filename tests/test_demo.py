@@ -14,9 +14,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.mark.slow
 def test_demo_tiny(tmp_path):
     work_dir = tmp_path / 'demo'
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
     proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'demo.py'), '--tiny',
-                           '--work-dir', str(work_dir)], cwd=REPO, env=env,
+                           '--work-dir', str(work_dir)], cwd=REPO,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert '| PSPNet | ' in proc.stdout and '| PSPNet + RGA-SC | ' in proc.stdout

@@ -29,7 +29,6 @@ import sys
 import time
 from typing import Dict, List
 
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 TOOLS = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(TOOLS)
 for path in (REPO, TOOLS):
@@ -84,7 +83,7 @@ def parse_args(argv=None):
 def _run(cmd: List[str], log_path: str, quiet: bool = False) -> float:
     """Run a tool, tee its output to log_path; return the wall time. Raise with the log tail."""
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', PYTHONUNBUFFERED='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
     start = time.perf_counter()
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,

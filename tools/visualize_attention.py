@@ -2,6 +2,7 @@
 
     python tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out DIR \
         [--device cpu] [--top-k 4] [--opacity 0.5] [--slide] [--cfg-options k=v ...]
+        [--unsafe-load]
 
 For each image and each :class:`~mmseg_rga.models.rga.RGABlock` in the model (a neck's
 ``neck.rga_blocks.<i>`` or a head's ``decode_head.rga``; ``<block>`` below is its module name with
@@ -26,14 +27,15 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
-# mmengine checkpoints hold more than tensors; torch >= 2.6 loads weights_only by default.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
+
+from mmseg_rga.engine import UnsafeCheckpointError, checkpoint_loading  # noqa: E402
+from mmseg_rga.utils.checkpoint import add_unsafe_load_argument  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,6 +51,7 @@ def parse_args(argv=None):
                         help="keep the config's test mode (default: whole-image inference)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         metavar='KEY=VALUE', help='override config settings, as in tools/train.py')
+    add_unsafe_load_argument(parser)
     args = parser.parse_args(argv)
     if args.top_k < 0:
         parser.error(f'--top-k must be >= 0; got {args.top_k}')
@@ -128,8 +131,9 @@ def find_rga_blocks(model: torch.nn.Module) -> Dict[str, torch.nn.Module]:
 
 
 def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slide: bool = False,
-               cfg_options: Optional[dict] = None):
-    """``mmseg.apis.init_model`` in whole-image mode, SyncBN reverted to BN off-GPU."""
+               cfg_options: Optional[dict] = None, unsafe_load: bool = False):
+    """``mmseg.apis.init_model`` in whole-image mode, SyncBN reverted to BN off-GPU; the
+    checkpoint loads weights-only with mmengine's allowlist unless ``unsafe_load``."""
     from mmengine.config import Config
     from mmseg.apis import init_model
     cfg = Config.fromfile(config)
@@ -137,7 +141,8 @@ def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slid
         cfg.merge_from_dict(cfg_options)
     if not slide:
         cfg.model.test_cfg = dict(mode='whole')
-    model = init_model(cfg, checkpoint, device='cpu')
+    with checkpoint_loading(unsafe=unsafe_load):
+        model = init_model(cfg, checkpoint, device='cpu')
     if not str(device).startswith('cuda'):
         from mmengine.model import revert_sync_batchnorm
         model = revert_sync_batchnorm(model)
@@ -219,7 +224,11 @@ def visualize(model, image_path: str, out_dir: str, top_k: int = 4,
 
 def main(argv=None):
     args = parse_args(argv)
-    model = load_model(args.config, args.checkpoint, args.device, args.slide, args.cfg_options)
+    try:
+        model = load_model(args.config, args.checkpoint, args.device, args.slide,
+                           args.cfg_options, args.unsafe_load)
+    except UnsafeCheckpointError as err:
+        raise SystemExit(f'error: {err}')
     blocks = find_rga_blocks(model)
     if not blocks:
         raise SystemExit(f'{args.config} builds no RGABlock (is it an RGA config?); only the '
