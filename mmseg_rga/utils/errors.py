@@ -31,8 +31,8 @@ def nearest_config(path: str, root: str = REPO_ROOT) -> Optional[str]:
     return by_name[match[0]] if match else None
 
 
-def missing_config_message(path: str) -> str:
-    near = nearest_config(path)
+def missing_config_message(path: str, root: str = REPO_ROOT) -> str:
+    near = nearest_config(path, root)
     hint = f'; the nearest config under configs/ is {near}' if near else ''
     return f'config file {path} does not exist{hint}'
 
