@@ -1,6 +1,5 @@
 """tools/demo.py end to end at tiny size: data, two trainings and tests, table, figure."""
 import json
-import os
 import os.path as osp
 import subprocess
 import sys

@@ -17,6 +17,7 @@ from .transforms import CheckSegLabelRange
 
 __all__ = [
     'add_unsafe_load_argument', 'use_atomic_checkpoint_hook', 'DatasetNotFoundError',
-    'LabelValueError', 'check_data', 'check_dataset_dirs', 'check_label_values', 'dataloaders_for', 'revert_sync_bn_in_cfg',
-    'setup_cpu_distributed', 'teardown_cpu_distributed', 'CheckSegLabelRange'
+    'LabelValueError', 'check_data', 'check_dataset_dirs', 'check_label_values',
+    'dataloaders_for', 'revert_sync_bn_in_cfg', 'setup_cpu_distributed',
+    'teardown_cpu_distributed', 'CheckSegLabelRange'
 ]

@@ -13,6 +13,7 @@ import pickle
 import sys
 
 from mmseg_rga.engine import NoIntactCheckpointError, UnsafeCheckpointError
+
 from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook
 from .data_check import DatasetNotFoundError, LabelValueError, check_data, dataloaders_for
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
