@@ -2,7 +2,6 @@
 # the first run compiles mmcv's ops, ~18 min on 2 cores, later runs reuse the cached wheel).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
-export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD ?= 1
 
 .PHONY: env test test-fast demo benchmark lint
 

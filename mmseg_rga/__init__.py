@@ -2,8 +2,10 @@
 
 ``custom_imports=dict(imports=['mmseg_rga'], allow_failed_imports=False)`` in a config registers
 every module of this package into mmseg's registries (``MODELS``: RGABlock, RGANeck, the RGA
-decode heads; ``TRANSFORMS``: CheckSegLabelRange).
+decode heads; ``TRANSFORMS``: CheckSegLabelRange; ``HOOKS``: AtomicCheckpointHook; the
+``'atomic_local'`` file backend).
 """
+from . import engine  # noqa: F401
 from .datasets import transforms  # noqa: F401
 from .models import *  # noqa: F401,F403
 from .version import __version__  # noqa: F401

@@ -22,10 +22,10 @@ from PIL import Image
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
 from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
+from mmseg_rga.engine import SAFE_GLOBALS, load_checkpoint_file
 from mmseg_rga.tooling import (
     DatasetNotFoundError,
     check_data,
-    enable_full_checkpoint_loading,
     revert_sync_bn_in_cfg,
 )
 
@@ -86,7 +86,7 @@ def tiny_options(data_root, max_iters=4, val_interval=4):
 def run_tool(args, cwd, timeout=300, env=None, check=True):
     """Run a tool as a user would: from ``cwd`` (outside the repo), repo not on PYTHONPATH."""
     full_env = {k: v for k, v in os.environ.items() if k not in (
-        'PYTHONPATH', 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
+        'PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
     # One thread per process: on 2 shared cores OpenMP's spinning threads made an iteration 10x
     # slower under load (torchrun sets the same for the distributed test).
     full_env['OMP_NUM_THREADS'] = '1'
@@ -115,7 +115,7 @@ def eval_cmd(config, ckpt, work_dir, data_root, *extra):
 
 
 def state_dict(path):
-    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+    return load_checkpoint_file(str(path), map_location='cpu')['state_dict']  # weights only
 
 
 def miou(out):
@@ -345,20 +345,16 @@ def test_revert_sync_bn_in_cfg():
 
 
 @pytest.mark.slow
-def test_mmengine_checkpoint_needs_full_loading(trained, monkeypatch):
-    """The torch >= 2.6 problem the tools fix, and the fix."""
-    ckpt = trained['work_dir'] / 'iter_2.pth'
-    for var in ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'):
-        monkeypatch.setenv(var, '0')  # so that teardown restores the original environment
-        monkeypatch.delenv(var)
-    with pytest.raises(Exception, match='Weights only load failed'):
-        torch.load(ckpt, map_location='cpu')
-    assert enable_full_checkpoint_loading()
-    assert 'message_hub' in torch.load(ckpt, map_location='cpu')  # HistoryBuffers, numpy
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
-    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
-    assert not enable_full_checkpoint_loading()  # an explicit user choice wins
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+def test_mmengine_checkpoint_needs_full_loading(trained):
+    """The torch >= 2.6 problem (plain weights-only loading refuses a checkpoint our training
+    wrote) and the fix: weights-only loading with the allowlist, no full unpickling."""
+    for ckpt in sorted(trained['work_dir'].glob('*.pth')):
+        with pytest.raises(Exception, match='Weights only load failed'):
+            torch.load(ckpt, map_location='cpu', weights_only=True)
+        checkpoint = load_checkpoint_file(str(ckpt), map_location='cpu')
+        assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= set(checkpoint)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            assert torch.serialization.get_unsafe_globals_in_checkpoint(str(ckpt)) == []
 
 
 def test_setup_cpu_distributed_leaves_gpu_hosts_and_single_process_alone(monkeypatch):

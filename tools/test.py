@@ -1,8 +1,9 @@
 """Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` plus the plugin's runtime fixes.
 
 Same flags and Runner as mmseg 1.2.2's script; in addition it works without ``pip install -e .``
-(repo root on ``sys.path``, ``mmseg_rga`` imported), loads mmengine checkpoints under
-torch >= 2.6, runs ``--launcher pytorch`` on CPU hosts (gloo) and checks the dataset before the
+(repo root on ``sys.path``, ``mmseg_rga`` imported), loads checkpoints weights-only with an
+allowlist of the types mmengine checkpoints hold (``--unsafe-load`` to load a trusted file fully),
+runs ``--launcher pytorch`` on CPU hosts (gloo) and checks the dataset before the
 Runner starts. See ``tools/train.py`` for details.
 
 Examples:

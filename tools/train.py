@@ -3,7 +3,10 @@
 Differences from mmseg 1.2.2's script (same flags, same Runner):
   * works without ``pip install -e .``: the repo root goes first on ``sys.path`` and
     ``mmseg_rga`` is imported, so RGA modules are registered even without ``custom_imports``;
-  * ``--resume`` works under torch >= 2.6 (see ``mmseg_rga/tooling/checkpoint.py``);
+  * checkpoints are saved atomically and ``--resume`` continues from the newest one that loads
+    (``AtomicCheckpointHook``, ``mmseg_rga/engine/``); checkpoints load weights-only with an
+    allowlist unless ``--unsafe-load`` (``mmseg_rga/engine/safe_load.py``);
+  * config mistakes (missing file, wrong ``type``, unknown key) end in one ``error:`` line;
   * ``--launcher pytorch|slurm|mpi`` works on hosts without CUDA (gloo, CPU DDP, SyncBN -> BN;
     see ``mmseg_rga/tooling/dist.py``); GPU hosts are unchanged;
   * a missing dataset or out-of-range label values fail before the Runner starts, with the
@@ -39,7 +42,8 @@ def parse_args(argv=None):
         '--resume',
         action='store_true',
         default=False,
-        help='resume from the latest checkpoint in the work_dir automatically')
+        help='resume from the newest checkpoint in the work_dir that loads (a truncated or '
+        'missing one is skipped with a warning)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -71,8 +75,8 @@ def build_cfg(args) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    # resume training
-    cfg.resume = args.resume
+    # resume training (a config's own resume=True is kept)
+    cfg.resume = args.resume or bool(cfg.get('resume', False))
     return cfg
 
 

@@ -1,7 +1,7 @@
 """Visualize the gates of every RGA block of a trained model on some images.
 
     python tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out DIR \
-        [--device cpu] [--top-k 4] [--opacity 0.5] [--slide] [--cfg-options k=v ...]
+        [--device cpu] [--top-k 4] [--opacity 0.5] [--slide] [--cfg-options k=v ...] [--unsafe-load]
 
 For each image and each :class:`~mmseg_rga.models.rga.RGABlock` in the model (a neck's
 ``neck.rga_blocks.<i>`` or a head's ``decode_head.rga``; ``<block>`` below is its module name with
@@ -36,6 +36,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+from mmseg_rga.engine import UnsafeCheckpointError  # noqa: E402
+from mmseg_rga.tooling.checkpoint import add_unsafe_load_argument  # noqa: E402
 from mmseg_rga.tooling.inference import load_model  # noqa: E402
 from mmseg_rga.visualization import (  # noqa: E402
     capture_gates,
@@ -59,6 +61,7 @@ def parse_args(argv=None):
                         help="keep the config's test mode (default: whole-image inference)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         metavar='KEY=VALUE', help='override config settings, as in tools/train.py')
+    add_unsafe_load_argument(parser)
     args = parser.parse_args(argv)
     if args.top_k < 0:
         parser.error(f'--top-k must be >= 0; got {args.top_k}')
@@ -122,7 +125,11 @@ def visualize(model, image_path: str, out_dir: str, top_k: int = 4, opacity: flo
 
 def main(argv=None):
     args = parse_args(argv)
-    model = load_model(args.config, args.checkpoint, args.device, args.slide, args.cfg_options)
+    try:
+        model = load_model(args.config, args.checkpoint, args.device, args.slide,
+                           args.cfg_options, args.unsafe_load)
+    except UnsafeCheckpointError as err:
+        raise SystemExit(f'error: {err}') from None
     blocks = find_rga_blocks(model)
     if not blocks:
         raise SystemExit(f'{args.config} builds no RGABlock (is it an RGA config?); only the '

@@ -1,50 +1,47 @@
-"""Make mmengine 0.10.x checkpoints loadable under torch >= 2.6.
+"""Checkpoints in the tools: atomic saves on by default, safe loading, ``--unsafe-load``.
 
-torch 2.6 changed the default of ``torch.load`` to ``weights_only=True``. mmengine 0.10.7 calls
-``torch.load(filename, map_location=...)`` without ``weights_only``, and its checkpoints carry a
-``message_hub`` full of ``HistoryBuffer`` objects holding numpy arrays and numpy scalars, so
-``--resume`` and ``tools/test.py CONFIG CKPT`` die with ``UnpicklingError: Weights only load
-failed``.
-
-Two fixes exist:
-
-* ``torch.serialization.add_safe_globals([...])`` — an allow-list. It has to name every class any
-  hook may have stored (``HistoryBuffer``, ``numpy._core.multiarray._reconstruct`` *or*
-  ``numpy.core.multiarray._reconstruct`` depending on the numpy that *wrote* the file,
-  ``numpy.dtype`` and every ``numpy.dtypes.*DType`` in use, ``numpy._core.multiarray.scalar``,
-  plus whatever a custom hook or a third-party pretrained checkpoint put in ``meta``). It breaks
-  again with the next numpy/mmengine/hook change.
-* ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` — torch's own switch that restores the pre-2.6 default
-  for calls that do *not* pass ``weights_only``. torch reads it at every ``torch.load`` call, so
-  setting it any time before the runner loads a checkpoint is enough; calls that explicitly ask
-  for ``weights_only=True`` stay safe.
-
-We use the second one (robust across numpy 1/2, every mmengine loader: local, http, open-mmlab://,
-resume and load_from). The usual caveat of pickle applies: only load checkpoints you trust.
+* :func:`use_atomic_checkpoint_hook`: a config whose ``default_hooks.checkpoint`` is mmengine's
+  ``CheckpointHook`` trains with :class:`~mmseg_rga.engine.AtomicCheckpointHook` instead (same
+  arguments): atomic saves, ``--resume`` from the newest checkpoint that loads. Any other hook
+  type a user configured is left alone.
+* :func:`checkpoint_loading` (from :mod:`mmseg_rga.engine.safe_load`): every checkpoint the
+  Runner loads inside it goes through ``torch.load(weights_only=True)`` with an explicit
+  allowlist; ``--unsafe-load`` (:func:`add_unsafe_load_argument`) loads fully, with a warning.
+  Nothing process-wide is set: torch's own default (weights only) stays in force outside.
 """
-import os
-import warnings
+import argparse
 
-_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
-_ENV_FORCE_SAFE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+
+from mmseg_rga.engine.safe_load import checkpoint_loading  # noqa: F401  (the tools' entry)
+
+ATOMIC_HOOK = 'AtomicCheckpointHook'
 
 
-def enable_full_checkpoint_loading() -> bool:
-    """Let ``torch.load`` unpickle full mmengine checkpoints (``weights_only=False`` default).
+def add_unsafe_load_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle checkpoints fully (torch.load weights_only=False). Only for files you '
+        'trust: a checkpoint can run any code when loaded this way. Without it, checkpoints '
+        'load weights-only with an allowlist of the types mmengine checkpoints hold')
 
-    Idempotent. Respects the user: if either ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` or
-    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` is already set, nothing is changed (torch refuses to run with
-    both set). Child processes (dataloader workers, torchrun ranks) inherit the variable.
 
-    Returns:
-        bool: whether full (non weights-only) loading is in effect for calls without
-        ``weights_only``.
+def use_atomic_checkpoint_hook(cfg) -> bool:
+    """Swap mmengine's ``CheckpointHook`` in ``cfg.default_hooks`` for the atomic one.
+
+    Returns whether the config now uses ``AtomicCheckpointHook`` (swapped or already there).
     """
-    if _ENV_FORCE_SAFE in os.environ:
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if hook is None:
         return False
-    os.environ.setdefault(_ENV, '1')
-    # torch warns on every torch.load that the variable changed the default; once is enough
-    # (this module's docstring and the tools' help say it).
-    warnings.filterwarnings(
-        'ignore', message=f'Environment variable {_ENV} detected', category=UserWarning)
-    return os.environ[_ENV].lower() in ('1', 'y', 'yes', 'true')
+    kind = hook.get('type')
+    if kind in (ATOMIC_HOOK, f'mmseg.{ATOMIC_HOOK}'):
+        return True
+    if kind not in ('CheckpointHook', 'mmengine.CheckpointHook', CheckpointHook):
+        print_log(f'default_hooks.checkpoint is {kind!r}: checkpoints are saved by it, not '
+                  f'atomically by {ATOMIC_HOOK}', logger='current')
+        return False
+    hook['type'] = ATOMIC_HOOK
+    return True

@@ -3,19 +3,24 @@
 * :func:`add_plugin_arguments`: the flags both tools take (``--cfg-options``, ``--launcher``,
   ``--synthetic-data``, ``--check-labels``, ``--no-data-check``, ``--local-rank``);
 * :func:`load_config`: the config file + ``--synthetic-data`` + ``--cfg-options`` + work_dir;
-* :func:`run`: data checks, CPU distributed setup, the Runner's train() or test().
+* :func:`run`: data checks, CPU distributed setup, the Runner's train() or test() (atomic
+  checkpoint hook, safe checkpoint loading, config errors in one line).
 """
 import argparse
 import os
 import os.path as osp
+import pickle
 import sys
 from typing import List
 
 from mmseg_rga.checks import check_positive_int
 
-from .checkpoint import enable_full_checkpoint_loading
+from mmseg_rga.engine import NoIntactCheckpointError, UnsafeCheckpointError
+
+from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook
 from .data_check import DatasetNotFoundError, LabelValueError, check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
+from .errors import CONFIG_ERRORS, exit_with, missing_config_message, one_line_errors
 
 
 def positive_int(text: str) -> int:
@@ -63,6 +68,7 @@ def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
         '--no-data-check',
         action='store_true',
         help='skip the dataset directory and label checks')
+    add_unsafe_load_argument(parser)
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -73,15 +79,17 @@ def load_config(args):
 
     from .synthetic_data import apply_synthetic_data_option
 
-    enable_full_checkpoint_loading()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.synthetic_data:
-        apply_synthetic_data_option(cfg, args.synthetic_data)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    if not osp.isfile(args.config):
+        exit_with(missing_config_message(args.config))
+    with one_line_errors(*CONFIG_ERRORS, FileNotFoundError):  # e.g. a missing _base_
+        cfg = Config.fromfile(args.config)
+        cfg.launcher = args.launcher
+        if args.synthetic_data:
+            apply_synthetic_data_option(cfg, args.synthetic_data)
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
     # work_dir: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -105,8 +113,13 @@ def run(cfg, mode: str, args) -> None:
         except (DatasetNotFoundError, LabelValueError) as err:
             sys.exit(f'{type(err).__name__}: {err}')
     cpu_dist = setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    getattr(runner, mode)()
+    if mode == 'train':
+        use_atomic_checkpoint_hook(cfg)
+    with one_line_errors():  # wrong `type`, unknown rga_cfg key, ...: one line, exit 1
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    with one_line_errors(UnsafeCheckpointError, NoIntactCheckpointError, pickle.UnpicklingError):
+        with checkpoint_loading(unsafe=args.unsafe_load):
+            getattr(runner, mode)()
     if cpu_dist:
         teardown_cpu_distributed()
 

@@ -1,0 +1,148 @@
+"""Load checkpoints with ``torch.load(weights_only=True)`` and an explicit allowlist.
+
+An mmengine checkpoint is a pickle; unpickling it fully can run any code the file names. torch's
+``weights_only`` unpickler only builds tensors, containers and the globals it is given, so
+:func:`load_checkpoint_file` loads with ``weights_only=True`` inside
+``torch.serialization.safe_globals(SAFE_GLOBALS)``: exactly the types honest mmengine checkpoints
+hold (numpy arrays, dtypes and scalars in the ``message_hub``, mmengine's ``HistoryBuffer``).
+Anything else is refused with :class:`UnsafeCheckpointError`, naming the types.
+
+:func:`checkpoint_loading` puts every load of a local file by mmengine (``Runner.resume``,
+``load_from``, ``init_model``) through the same function for the duration of a ``with`` block,
+and with ``unsafe=True`` loads fully instead (for files the user trusts), with a warning. Remote
+files (``https://``, ``open-mmlab://``) keep mmengine's loaders, which call ``torch.load`` with
+torch's default (weights only since 2.6); the allowlist applies to them as well.
+"""
+import contextlib
+import logging
+import os.path as osp
+import pickle
+import re
+from typing import Iterator, List
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer, print_log
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray as _multiarray
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint needs types outside :data:`SAFE_GLOBALS` to load."""
+
+
+_STATISTICS = {'min', 'max', 'current', 'mean'}  # registered by HistoryBuffer.__init__
+
+
+def _history_buffer_getattr(obj, name):
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    Pickle protocol 2 (``torch.save``'s) cannot name a method directly, so the
+    ``HistoryBuffer._statistics_methods`` dict stored in every message hub is written as
+    ``getattr(HistoryBuffer, 'min')``. Allowlisting the real ``getattr`` would let a file read
+    any attribute of any allowlisted object; this one only returns HistoryBuffer's registered
+    statistics methods.
+    """
+    if obj is HistoryBuffer and name in _STATISTICS | set(HistoryBuffer._statistics_methods):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods')
+
+
+def _numpy_globals() -> list:
+    found = [np.ndarray, np.dtype]
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # writer's numpy 1 or 2
+        found += [(_multiarray._reconstruct, f'{module}._reconstruct'),
+                  (_multiarray.scalar, f'{module}.scalar')]
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: the concrete dtype classes
+    plain = re.compile(r'(Bool|U?Int\d+|Float\d+|Complex\d+|C?LongDouble|U?(Byte|Short|Int|Long|'
+                       r'LongLong))DType$')
+    for name in sorted(dir(dtypes)) if dtypes else []:
+        cls = getattr(dtypes, name)
+        if plain.match(name) and cls not in found:
+            found.append(cls)
+    return found
+
+
+#: What ``torch.serialization.safe_globals`` gets: the globals an mmengine 0.10 checkpoint of a
+#: segmentor (written under numpy 1 or 2) holds beyond torch's own tensors and containers.
+SAFE_GLOBALS = _numpy_globals() + [
+    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
+
+_UNSAFE_LOADING = [False]  # set by checkpoint_loading(unsafe=True)
+
+
+def _unsafe_globals(path: str) -> List[str]:
+    """The globals in ``path`` that :data:`SAFE_GLOBALS` does not allow."""
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - not a zip checkpoint; the error of torch.load says more
+        return []
+
+
+def _refusal(path: str, err: Exception) -> UnsafeCheckpointError:
+    names = _unsafe_globals(path)
+    found = re.search(r'GLOBAL (\S+) was not an allowed global', str(err))
+    if not names and found:
+        names = [found.group(1)]
+    if names:
+        detail = f'it needs {", ".join(names)}, which an mmengine checkpoint does not hold'
+    else:  # an allowlisted global refused its arguments, or an opcode torch does not build
+        text = str(err).split('WeightsUnpickler error:')[-1]
+        detail = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__)
+    return UnsafeCheckpointError(
+        f'refusing to load {path}: {detail}; unpickling it fully could run code. If you trust '
+        'the file, pass --unsafe-load')
+
+
+def load_checkpoint_file(path: str, map_location=None) -> dict:
+    """``torch.load`` of a local file, safe unless inside ``checkpoint_loading(unsafe=True)``.
+
+    Raises:
+        UnsafeCheckpointError: the file needs a type outside :data:`SAFE_GLOBALS`.
+        Exception: what ``torch.load`` raises for a missing, truncated or corrupt file.
+    """
+    if _UNSAFE_LOADING[0]:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise _refusal(path, err) from None
+
+
+def load_from_local_safely(filename: str, map_location=None) -> dict:
+    """mmengine's local checkpoint loader (:func:`load_from_local`) via
+    :func:`load_checkpoint_file` (the name after ``load_from_`` is what mmengine logs)."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_file(filename, map_location)
+
+
+@contextlib.contextmanager
+def checkpoint_loading(unsafe: bool = False) -> Iterator[None]:
+    """Within the block, every checkpoint mmengine loads goes through the allowlist.
+
+    Local files use :func:`load_from_local_safely` (registered for mmengine's ``''`` scheme and
+    restored to :func:`load_from_local` afterwards); other schemes use torch's default under
+    ``safe_globals``. ``unsafe=True`` loads local files fully, after a warning.
+    """
+    if unsafe:
+        print_log('--unsafe-load: checkpoints are unpickled fully; a file from an untrusted '
+                  'source can run any code on this machine', logger='current',
+                  level=logging.WARNING)
+    previous = _UNSAFE_LOADING[0]
+    _UNSAFE_LOADING[0] = unsafe
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            yield
+    finally:
+        CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+        _UNSAFE_LOADING[0] = previous
