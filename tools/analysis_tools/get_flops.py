@@ -81,11 +81,7 @@ def report(title, counts):
     giga = 1e9
     print(f'{title}: params {counts["params"] / 1e6:.3f} M, FLOPs {counts["flops"] / giga:.3f} G '
           f'(RGA relation {counts["relation"] / giga:.4f} G, RGA pooling '
-          f'{counts["pooling"] / giga:.4f} G; mmengine alone counted {counts["mmengine"] / giga:.3f}'
-          ' G)' if 'mmengine' in counts else
-          f'{title}: params {counts["params"] / 1e6:.3f} M, FLOPs {counts["flops"] / giga:.3f} G '
-          f'(RGA relation {counts["relation"] / giga:.4f} G, RGA pooling '
-          f'{counts["pooling"] / giga:.4f} G)')
+          f'{counts["pooling"] / giga:.4f} G; mmengine alone: {counts["mmengine"] / giga:.3f} G)')
 
 
 def main(argv=None):
