@@ -218,7 +218,7 @@ def test_test_tool_refuses_crafted_checkpoint(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_tools import TINY_CONFIG, run_tool, tiny_options
 
-    from mmseg_rga.datasets import generate_synthetic_cityscapes
+    from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
     data = tmp_path / 'data'
     generate_synthetic_cityscapes(str(data), num_train=2, num_val=2, image_size=(64, 128),
                                   seed=0)

@@ -138,7 +138,7 @@ def run_until_killed(cmd, cwd, env, marker: Path, timeout=300) -> str:
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    from mmseg_rga.datasets import generate_synthetic_cityscapes
+    from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
     root = tmp_path_factory.mktemp('faults')
     generate_synthetic_cityscapes(str(root / 'data'), num_train=4, num_val=2,
                                   image_size=(64, 128), seed=0)

@@ -11,12 +11,14 @@ import torch, mmcv.transforms, mmengine.model, mmseg.datasets, mmseg.models  # w
 env, filters, set_device = dict(os.environ), list(warnings.filters), torch.cuda.set_device
 before = set(sys.modules)
 import mmseg_rga
-from mmseg.registry import MODELS, TRANSFORMS
+from mmseg.registry import HOOKS, MODELS, TRANSFORMS
+from mmengine.fileio.backends import backends
 print(json.dumps(dict(
     new=sorted(set(sys.modules) - before), env=dict(os.environ) == env,
     filters=list(warnings.filters) == filters, set_device=torch.cuda.set_device is set_device,
     registered=[MODELS.get(n) is not None for n in ('RGABlock', 'RGANeck', 'RGAPSPHead')]
-    + [TRANSFORMS.get('CheckSegLabelRange') is not None])))
+    + [TRANSFORMS.get('CheckSegLabelRange') is not None,
+       HOOKS.get('AtomicCheckpointHook') is not None, 'atomic_local' in backends])))
 """
 PLUGIN = ('mmseg_rga', 'mmseg_rga.checks', 'mmseg_rga.version', 'mmseg_rga.datasets',
           'mmseg_rga.datasets.transforms')
@@ -29,7 +31,10 @@ def test_import_registers_and_loads_no_tool_code():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert all(report['registered'])
     new = report['new']
-    # only the plugin's own models and transforms: no tooling, visualization, synthetic data
-    assert [m for m in new if not (m in PLUGIN or m.startswith('mmseg_rga.models'))] == []
+    # only the plugin's models, transforms and engine (checkpoint hook, file backend, safe
+    # loading): no tooling, visualization, synthetic data
+    ours = [m for m in new if m.startswith('mmseg_rga')]
+    assert [m for m in ours if not (m in PLUGIN or m.startswith(('mmseg_rga.models',
+                                                                  'mmseg_rga.engine')))] == []
     assert 'argparse' not in new
     assert report['env'] and report['filters'] and report['set_device']

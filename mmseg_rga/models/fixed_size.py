@@ -10,20 +10,27 @@ pooled to (h, w) with RoIAlign over one box that covers the whole map; the spati
   ``F.interpolate(..., align_corners=False)`` puts it back.
 * ``align_corners=True``: pooled node k is centred on pixel k * (W - 1) / (w - 1), where
   ``align_corners=True`` resizing puts it back; with (w - 1) dividing (W - 1) the nodes sit exactly
-  on feature pixels (e.g. 33 on 97). The bins at the border reach outside the map by half a bin,
-  so the map is replicate-padded first (RoIAlign would otherwise average in zeros).
+  on feature pixels (e.g. 33 on 97). The bins at the border reach outside the map by half a bin;
+  they read the border pixels (replicate padding), not zeros.
 
-At (H, W) == (h, w) nothing is resampled: :meth:`pool` returns its input unchanged.
+No custom kernel: for one whole-map box and a fixed sampling grid RoIAlign is separable,
+``pooled = A_h · x · A_wᵀ`` with A_h (h, H) and A_w (w, W) holding each bin's averaged bilinear
+sampling weights (:func:`roi_align_matrix`, the arithmetic of mmcv's ``roi_align(aligned=True,
+pool_mode='avg')`` kernel, its boundary rules included; replicate padding folded in as index
+clamping). Two matmuls: plain autograd, any dtype (bf16 under autocast), visible to torch.export,
+torch.compile and ONNX. At (H, W) == (h, w) nothing is resampled: :meth:`pool` returns its input.
 """
 import math
+from collections import OrderedDict
 from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmcv.ops import roi_align
 from mmseg.models.utils import resize
 from torch import Tensor
+
+#: Pooling matrices kept per FixedSizePool, per (H, W, dtype, device) (least recently used out).
+MATRIX_CACHE_SIZE = 8
 
 
 def parse_pooled_size(pooled_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
@@ -38,6 +45,40 @@ def parse_pooled_size(pooled_size: Union[int, Sequence[int]]) -> Tuple[int, int]
     return int(pooled_size[0]), int(pooled_size[1])
 
 
+def roi_align_matrix(length: int, pooled: int, start: float, end: float, pad: int,
+                     sampling: int, coord_dtype: torch.dtype = torch.float32) -> Tensor:
+    """RoIAlign along one axis as a (pooled, length) float64 matrix.
+
+    Follows mmcv's CPU/CUDA ``roi_align`` (aligned=True, avg) on the map replicate-padded by
+    ``pad`` pixels on both sides, with the box [start, end] given in unpadded pixels: bin k
+    averages ``sampling`` points start' + k*bin + (i + 0.5)*bin/sampling (start' = start + pad -
+    0.5, bin = (end - start) / pooled), computed in ``coord_dtype`` like the kernel. A point
+    outside [-1, L] contributes 0; else it is clamped to [0, L - 1] and split bilinearly between
+    its two neighbours. Padded pixel j is unpadded pixel clamp(j - pad, 0, length - 1).
+    """
+    padded = length + 2 * pad
+    box = torch.tensor([start + pad, end + pad], dtype=coord_dtype) - 0.5
+    bin_size = (box[1] - box[0]) / pooled
+    bins = torch.arange(pooled, dtype=coord_dtype).view(-1, 1)
+    offsets = torch.arange(sampling, dtype=coord_dtype).view(1, -1) + 0.5
+    y = box[0] + bins * bin_size + offsets * bin_size / sampling  # (pooled, sampling)
+    valid = (y >= -1.0) & (y <= padded)
+    y = y.clamp(min=0)
+    low = y.floor()
+    last = low >= padded - 1  # at or past the last pixel: all weight on it
+    low = low.clamp(max=padded - 1)
+    y = torch.where(last, low, y)
+    high = torch.where(last, low, low + 1)
+    frac = y - low
+    keep = (1 - frac).double()
+    frac = frac.double()
+    columns = torch.arange(length).view(1, 1, -1)
+    fold = lambda idx: (idx.long() - pad).clamp(0, length - 1).unsqueeze(-1)  # noqa: E731
+    weights = (keep.unsqueeze(-1) * (fold(low) == columns)
+               + frac.unsqueeze(-1) * (fold(high) == columns))  # (pooled, sampling, length)
+    return (weights * valid.unsqueeze(-1)).sum(1) / sampling
+
+
 class FixedSizePool(nn.Module):
     """RoIAlign a (B, C, H, W) map to (B, C, h, w) and resize (B, *, h, w) gates back.
 
@@ -50,6 +91,7 @@ class FixedSizePool(nn.Module):
         super().__init__()
         self.pooled_size = parse_pooled_size(pooled_size)
         self.align_corners = bool(align_corners)
+        self._matrices: 'OrderedDict[tuple, Tuple[Tensor, Tensor]]' = OrderedDict()
 
     def extra_repr(self) -> str:
         return f'pooled_size={self.pooled_size}, align_corners={self.align_corners}'
@@ -62,30 +104,40 @@ class FixedSizePool(nn.Module):
             return start, start + pooled * bin_size, bin_size
         return 0.0, float(length), length / pooled
 
-    def pool(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, h, w); the input itself when (H, W) == (h, w).
+    def matrices(self, height: int, width: int, dtype: torch.dtype = torch.float32,
+                 device: Union[str, torch.device] = 'cpu') -> Tuple[Tensor, Tensor]:
+        """A_h (h, H) and A_w (w, W) with pool(x) = A_h · x · A_wᵀ, cached per (H, W, dtype,
+        device) while not tracing."""
+        key = (height, width, dtype, torch.device(device))
+        if key in self._matrices:
+            self._matrices.move_to_end(key)
+            return self._matrices[key]
+        (y1, y2, bin_h), (x1, x2, bin_w) = (self._axis(height, self.pooled_size[0]),
+                                            self._axis(width, self.pooled_size[1]))
+        # one pad and one sampling grid for both axes, as the box is one RoI; >= 1 point per
+        # bin (RoIAlign's adaptive ceil(bin) gives 0 points for a degenerate 1-pixel axis)
+        pad = math.ceil(max(bin_h, bin_w) / 2) if self.align_corners else 0
+        sampling = max(1, math.ceil(max(bin_h, bin_w)))
+        coords = torch.float64 if dtype == torch.float64 else torch.float32
+        pair = tuple(roi_align_matrix(length, pooled, start, end, pad, sampling, coords).to(
+            device=device, dtype=dtype) for length, pooled, start, end in (
+                (height, self.pooled_size[0], y1, y2), (width, self.pooled_size[1], x1, x2)))
+        if not torch.compiler.is_compiling() and all(type(m) is Tensor for m in pair):
+            self._matrices[key] = pair
+            while len(self._matrices) > MATRIX_CACHE_SIZE:
+                self._matrices.popitem(last=False)
+        return pair
 
-        RoIAlign runs in fp32 (mmcv has no bf16 kernel) and the result is cast back.
-        """
+    def pool(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, C, h, w) in x's dtype; the input itself when (H, W) == (h, w)."""
         height, width = x.shape[-2:]
         if (height, width) == self.pooled_size:
             return x
-        (y1, y2, bin_h), (x1, x2, bin_w) = (self._axis(height, self.pooled_size[0]),
-                                            self._axis(width, self.pooled_size[1]))
-        source = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        pad = math.ceil(max(bin_h, bin_w) / 2) if self.align_corners else 0
-        if pad:
-            source = F.pad(source, (pad, pad, pad, pad), mode='replicate')
-        batch = x.shape[0]
-        rois = source.new_tensor([0.0, x1 + pad, y1 + pad, x2 + pad, y2 + pad]).repeat(batch, 1)
-        rois[:, 0] = torch.arange(batch, dtype=rois.dtype, device=rois.device)
-        # Fixed sampling (>= 1 point per bin and axis): the adaptive rule of RoIAlign
-        # (ceil(bin)) gives 0 points for a degenerate 1-pixel axis.
-        sampling = max(1, math.ceil(max(bin_h, bin_w)))
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            pooled = roi_align(source.contiguous(), rois, self.pooled_size, 1.0, sampling,
-                               'avg', True)
-        return pooled.to(x.dtype)
+        rows, cols = self.matrices(height, width, x.dtype, x.device)
+        (h, w) = self.pooled_size
+        if height * w * (width + h) <= h * width * (height + w):  # cheaper multiply order
+            return torch.matmul(rows, torch.matmul(x, cols.t()))
+        return torch.matmul(torch.matmul(rows, x), cols.t())
 
     def unpool(self, gate: Tensor, size: Tuple[int, int]) -> Tensor:
         """Resize a (B, K, h, w) gate to (B, K, *size) bilinearly; identity at the pooled size."""

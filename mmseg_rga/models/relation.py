@@ -49,11 +49,34 @@ def relation_embedding(theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
                          f'nodes; got {tuple(weight.shape)}')
     factored, materialized = relation_costs(num_nodes, theta.shape[1], weight.shape[0])
     if factored <= materialized:
-        return _FactoredRelation.apply(theta, phi, weight)
+        if _needs_custom_backward(theta, phi, weight):
+            return _FactoredRelation.apply(theta, phi, weight)
+        return _factored_forward(theta, phi, weight)[0]
     w_row, w_col = weight.chunk(2, dim=1)
     relation = torch.matmul(theta.transpose(1, 2), phi)  # (B, M, M), R(i, j)
     # E[:, i] = W_row R(i, :)^T + W_col R(:, i)
     return torch.matmul(w_row, relation.transpose(1, 2)).add_(torch.matmul(w_col, relation))
+
+
+def _needs_custom_backward(*tensors: Tensor) -> bool:
+    """The hand-written backward only pays when a gradient is taken in eager mode.
+
+    Without a gradient (inference, ONNX export) and while torch.compile / torch.export trace
+    (they differentiate the plain expression themselves), :func:`_factored_forward` runs as
+    standard ops, so an exported graph holds no autograd.Function.
+    """
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors):
+        return False
+    return not torch.compiler.is_compiling()
+
+
+def _factored_forward(theta: Tensor, phi: Tensor,
+                      weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """E = (W_row phi^T) theta + (W_col theta^T) phi, and the two (B, K, d) factors."""
+    w_row, w_col = weight.chunk(2, dim=1)  # (K, M) views
+    a_row = torch.matmul(phi, w_row.t()).transpose(1, 2)  # W_row phi^T as (B, K, d)
+    a_col = torch.matmul(theta, w_col.t()).transpose(1, 2)  # W_col theta^T
+    return torch.bmm(a_row, theta).baddbmm_(a_col, phi), a_row, a_col  # (B, K, M)
 
 
 class _FactoredRelation(torch.autograd.Function):
@@ -67,11 +90,9 @@ class _FactoredRelation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
-        w_row, w_col = weight.chunk(2, dim=1)  # (K, M) views
-        a_row = torch.matmul(phi, w_row.t()).transpose(1, 2)  # W_row phi^T as (B, K, d)
-        a_col = torch.matmul(theta, w_col.t()).transpose(1, 2)  # W_col theta^T
+        out, a_row, a_col = _factored_forward(theta, phi, weight)
         ctx.save_for_backward(theta, phi, weight, a_row, a_col)
-        return torch.bmm(a_row, theta).baddbmm_(a_col, phi)  # (B, K, M)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
