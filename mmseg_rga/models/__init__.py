@@ -14,6 +14,7 @@ from .heads import (
 from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
+from .segmentors import BatchedSlideEncoderDecoder  # noqa: F401  (registers it)
 
 MODELS.register_module(module=RGABlock)
 
