@@ -13,12 +13,14 @@ largest absolute difference of the logits::
 """
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
 
 import torch
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = ('mmseg', 'batched')
 
 
@@ -58,7 +60,12 @@ def build_model(args):
     import mmseg_rga  # noqa: F401  (registers the segmentor and the heads)
     from mmseg_rga.utils.dist import revert_sync_bn_in_cfg  # moves to mmseg_rga.tooling (issue 8)
 
-    cfg = Config.fromfile(args.config)
+    path = args.config
+    if not os.path.exists(path) and os.path.exists(os.path.join(ROOT, path)):
+        path = os.path.join(ROOT, path)  # a repo config, run from elsewhere
+    if not os.path.isfile(path):
+        raise ValueError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(path)
     if cfg.model.get('type') not in ('EncoderDecoder', 'BatchedSlideEncoderDecoder'):
         raise ValueError(f"expected a config whose model is an EncoderDecoder; got type="
                          f"{cfg.model.get('type')!r} in {args.config}")
