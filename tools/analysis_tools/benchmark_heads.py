@@ -6,8 +6,8 @@ for the 97x97-node rows; SyncBN -> BN on CPU) and runs alone in a fresh subproce
 on the same fake backbone features (fixed seed: B=2, ResNet-101-D8 levels of 256/512/1024/2048
 channels, the last three at ``--size`` x ``--size`` (97 for a 769 crop), the first at twice
 that). A step is the head's forward in train mode and the backward of the sum of its outputs;
-time is the median of ``--reps`` steps after one warm-up; peak memory is the rise of the
-process's resident high-water mark over its level before the first step (CPU) or
+time is the median of ``--reps`` steps after ``--warmup`` (1) untimed ones; peak memory is the
+rise of the process's resident high-water mark over its level before the first step (CPU) or
 ``torch.cuda.max_memory_allocated`` over the memory allocated before it (GPU). Ratios are to the
 first head that ran (``psp`` by default), all measured in this one run::
 
@@ -119,7 +119,8 @@ def run_worker(args) -> None:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated() if cuda else _rss_kib() * 1024
-    times = [_step(head, feats, args.device) for _ in range(args.reps + 1)][1:]
+    times = [_step(head, feats, args.device) for _ in range(args.warmup + args.reps)]
+    times = times[args.warmup:]
     peak = torch.cuda.max_memory_allocated() if cuda else _peak_rss_kib() * 1024
     print(json.dumps(dict(
         head=type(head).__name__, params=sum(p.numel() for p in head.parameters()),
@@ -133,7 +134,8 @@ def run_all(args) -> dict:
     for key in args.heads:
         cmd = [sys.executable, os.path.abspath(__file__), '--worker', key, '--size',
                str(args.size), '--batch', str(args.batch), '--reps', str(args.reps),
-               '--device', args.device, '--threads', str(args.threads or 0)]
+               '--warmup', str(args.warmup), '--device', args.device,
+               '--threads', str(args.threads or 0)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = proc.stdout.strip().splitlines()
         if proc.returncode == 0 and lines:
@@ -151,7 +153,8 @@ def print_table(results: dict, args) -> None:
     ref = results[ok[0]] if ok else None
     print(f'Decode heads, train-mode forward + backward, B={args.batch}, features at '
           f'{args.size}x{args.size}, device {args.device}, threads '
-          f'{args.threads or "default"}, median of {args.reps}; ratios to {ok[0] if ok else "-"}')
+          f'{args.threads or "default"}, median of {args.reps} after {args.warmup} warm-up; '
+          f'ratios to {ok[0] if ok else "-"}')
     print(f'| {"head":<12}| {"class":<14}| {"nodes":<6}| {"params (M)":>10} | {"time (s)":>8} '
           f'| {"time x":>6} | {"peak (MiB)":>10} | {"memory x":>8} |')
     print('|' + '|'.join('-' * n for n in (13, 15, 7, 12, 10, 8, 12, 10)) + '|')
@@ -173,6 +176,7 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=97, help='feature map size at OS 8 (97)')
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--reps', type=int, default=3, help='timed steps after one warm-up')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed steps first (1)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--threads', type=int, default=0, help="CPU threads (0: torch's)")
     parser.add_argument('--worker', choices=list(HEADS), help=argparse.SUPPRESS)
@@ -183,6 +187,8 @@ def main(argv=None):
     for name in ('size', 'batch', 'reps'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1; got {getattr(args, name)}')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0; got {args.warmup}')
     if args.worker:
         run_worker(args)
     else:
