@@ -45,6 +45,10 @@ def parse_args(argv=None):
     for name in ('batch', 'crop_batch', 'reps'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1; got {getattr(args, name)}')
+    if not os.path.exists(args.config) and os.path.exists(os.path.join(ROOT, args.config)):
+        args.config = os.path.join(ROOT, args.config)  # a repo config, run from elsewhere
+    if not os.path.isfile(args.config):
+        sys.exit(f'benchmark_slide: config file not found: {args.config}')
     if min(args.shape) < 1:
         parser.error(f'--shape must be positive; got {args.shape}')
     return args
@@ -60,12 +64,7 @@ def build_model(args):
     import mmseg_rga  # noqa: F401  (registers the segmentor and the heads)
     from mmseg_rga.utils.dist import revert_sync_bn_in_cfg  # moves to mmseg_rga.tooling (issue 8)
 
-    path = args.config
-    if not os.path.exists(path) and os.path.exists(os.path.join(ROOT, path)):
-        path = os.path.join(ROOT, path)  # a repo config, run from elsewhere
-    if not os.path.isfile(path):
-        raise ValueError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(args.config)
     if cfg.model.get('type') not in ('EncoderDecoder', 'BatchedSlideEncoderDecoder'):
         raise ValueError(f"expected a config whose model is an EncoderDecoder; got type="
                          f"{cfg.model.get('type')!r} in {args.config}")
