@@ -13,10 +13,12 @@ from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
 from .rga_cfg import DEFAULT_RGA_CFG, build_rga_block
+from .segmentors import BatchedSlideEncoderDecoder
 
 __all__ = [
     'RGAASPPHead', 'RGADepthwiseSeparableASPPHead', 'RGAFCNHead', 'RGAHeadMixin', 'RGAPSPHead',
     'RGANeck', 'rga_head',
     'ChannelRGA', 'FixedSizePool', 'RGABlock', 'RelationAwareGate', 'SpatialRGA',
-    'convert_official_rga', 'relation_embedding', 'DEFAULT_RGA_CFG', 'build_rga_block'
+    'convert_official_rga', 'relation_embedding', 'DEFAULT_RGA_CFG', 'build_rga_block',
+    'BatchedSlideEncoderDecoder'
 ]
