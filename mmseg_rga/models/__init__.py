@@ -11,6 +11,7 @@ from .heads import (
     RGAPSPHead,
     rga_head,
 )
+from .losses import ClassWeightedCrossEntropyLoss
 from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
@@ -19,7 +20,7 @@ MODELS.register_module(module=RGABlock)
 
 __all__ = [
     'RGAASPPHead', 'RGADepthwiseSeparableASPPHead', 'RGAFCNHead', 'RGAHeadMixin', 'RGAPSPHead',
-    'RGANeck', 'rga_head',
+    'RGANeck', 'rga_head', 'ClassWeightedCrossEntropyLoss',
     'ChannelRGA', 'FixedSizePool', 'RGABlock', 'RelationAwareGate', 'SpatialRGA',
     'convert_official_rga', 'relation_embedding'
 ]

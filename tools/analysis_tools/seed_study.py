@@ -46,7 +46,11 @@ def parse_args(argv=None):
     p.add_argument('--num-val', type=int, default=50)
     p.add_argument('--size', type=int, nargs=2, default=(128, 256), metavar=('H', 'W'))
     p.add_argument('--data-seed', type=int, default=0, help='seed of the generated dataset')
+    p.add_argument('--threads', type=int, default=0,
+                   help='torch CPU threads per run (OMP/MKL_NUM_THREADS; 0: leave as is)')
     args = p.parse_args(argv)
+    if args.threads < 0:
+        p.error(f'--threads must be >= 0; got {args.threads}')
     for name in ('seeds', 'iters', 'batch_size', 'num_train', 'num_val'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1; got {getattr(args, name)}')
@@ -55,11 +59,13 @@ def parse_args(argv=None):
     return args
 
 
-def run_tool(cmd, log_path):
+def run_tool(cmd, log_path, threads=0):
     """Run a tool with its output in log_path; exit with the log's tail if it fails."""
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', PYTHONUNBUFFERED='1',
                PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, 'w') as log:
         code = subprocess.call(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     if code != 0:
@@ -99,7 +105,7 @@ def train_and_test(config, seed, run_dir, args):
     start = time.perf_counter()
     train_cmd = [sys.executable, osp.join(tools, 'train.py'), config, '--work-dir', run_dir,
                  '--cfg-options', *train_opts]
-    run_tool(train_cmd, osp.join(run_dir, 'train_stdout.log'))
+    run_tool(train_cmd, osp.join(run_dir, 'train_stdout.log'), args.threads)
     train_s = time.perf_counter() - start
     checkpoint = osp.join(run_dir, f'iter_{n}.pth')
     if not osp.isfile(checkpoint):
@@ -108,7 +114,7 @@ def train_and_test(config, seed, run_dir, args):
     test_cmd = [sys.executable, osp.join(tools, 'test.py'), config, checkpoint,
                 '--work-dir', test_dir, '--cfg-options', *options]
     log = osp.join(run_dir, 'test_stdout.log')
-    run_tool(test_cmd, log)
+    run_tool(test_cmd, log, args.threads)
     found = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
     metrics = [json.loads(ln) for p in found[-1:] for ln in open(p) if 'mIoU' in ln]
     if not metrics:
