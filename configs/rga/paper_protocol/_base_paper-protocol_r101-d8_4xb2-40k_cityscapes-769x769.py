@@ -29,9 +29,10 @@ loss_decode = dict(type='ClassWeightedCrossEntropyLoss', class_weight=class_weig
                    loss_weight=1.0)
 # OCNet's DSN supervision (models whose name ends in _dsn, OCNet train.py:109-117): a head on
 # layer3 (OCNet network/resnet101_asp_oc.py:72-77: 3x3 conv 1024->512, BN + leaky ReLU, dropout
-# 0.10, 1x1 classifier), loss 0.4 * CE(dsn) + CE(main) (utils/criterion.py:66, config/__init__.py:91).
-# Used by the PPM and ASPP rows (OCNet's context models all have it); the plain baseline has none.
-# DEVIATION: OCNet's convs carry a bias before BN (mmseg's ConvModule drops it; BN cancels it).
+# 0.10, 1x1 classifier), loss 0.4 * CE(dsn) + CE(main) (utils/criterion.py:66,
+# config/__init__.py:91). Used by the PPM and ASPP rows (OCNet's context models all have it); the
+# plain baseline has none. DEVIATION: OCNet's convs carry a bias before BN (mmseg's ConvModule
+# drops it; BN cancels it).
 dsn_head = dict(
     type='FCNHead', in_channels=1024, in_index=2, channels=512, num_convs=1, kernel_size=3,
     concat_input=False, dropout_ratio=0.1, num_classes=19, norm_cfg=norm_cfg,
@@ -92,7 +93,8 @@ train_pipeline = [
     # (dataset/cityscapes.py:67: 0.5 + randint(0, 16) / 10); RandomResize draws it uniformly from
     # [0.5, 2.1].
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.1), keep_ratio=True),
-    # a plain random crop (cat_max_ratio=1.0: no category-ratio retries), dataset/cityscapes.py:132-135
+    # a plain random crop (cat_max_ratio=1.0: no category-ratio retries),
+    # OCNet dataset/cityscapes.py:132-135
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
     dict(type='RandomFlip', prob=0.5),  # dataset/cityscapes.py:137-140
     # no PhotoMetricDistortion: OCNet has no photometric augmentation
