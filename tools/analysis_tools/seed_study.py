@@ -221,8 +221,10 @@ def plot(summary, seeds, path):
 
 
 def prepare_data(args):
-    from mmseg_rga.datasets.synthetic_cityscapes import (generate_synthetic_cityscapes,
-                                                         synthetic_dataset_matches)
+    from mmseg_rga.datasets.synthetic_cityscapes import (
+        generate_synthetic_cityscapes,
+        synthetic_dataset_matches,
+    )
     size = tuple(args.size)
     if not synthetic_dataset_matches(args.data_root, args.num_train, args.num_val, size,
                                      args.data_seed):
