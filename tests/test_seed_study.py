@@ -62,6 +62,10 @@ def test_summarize_paired_statistics():
     assert s['per_class']['sky'] == pytest.approx((0.0, 0.0))
     # consistent +1 paired gains are significant although the models' stds (2) overlap
     assert s['verdict'].startswith('RGA-SC better') and s['wins'] == 3
+    # t = 2.65 with 3 seeds: below Student's 4.30 (df 2), although above the normal 1.96
+    small = tool.summarize(_results([50.0, 52.0, 54.0], [51.0, 54.0, 54.5]), [0, 1, 2])
+    assert small['t'] == pytest.approx(2.646, abs=1e-3)
+    assert small['verdict'].startswith('no significant difference')
     noisy = tool.summarize(_results([50.0, 52.0, 54.0], [53.0, 50.0, 55.0]), [0, 1, 2])
     assert noisy['verdict'].startswith('no significant difference')
     worse = tool.summarize(_results([50.0, 52.0, 54.0], [48.0, 49.9, 52.1]), [0, 1, 2])
