@@ -45,10 +45,12 @@ def config_rounded_totals() -> Dict[str, Tuple[float, float]]:
 
 
 def readme_config_table() -> Dict[str, Tuple[float, float]]:
-    """README.md "Configs": config -> (total M, RGA M; 0 for '–')."""
+    """README.md "Configs": config (80k name: 40k and 80k build the same model, see
+    test_configs.test_same_model_as) -> (total M, RGA M; 0 for '–')."""
     rows = _rows(r"^\| [^|]+ \| `([^`]+\.py)`(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|",
                  README)
-    return {name: (float(t), 0.0 if r == '–' else float(r[:-1])) for name, t, r in rows}
+    return {name.replace('-40k_', '-80k_'): (float(t), 0.0 if r == '–' else float(r[:-1]))
+            for name, t, r in rows}
 
 
 def pooled_size_table() -> Dict[int, Tuple[float, float]]:

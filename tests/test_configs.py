@@ -39,7 +39,7 @@ for _method, _head in [('fcn', 'FCNHead'), ('pspnet', 'PSPHead'), ('deeplabv3', 
         EXPECTED[f'{_method}_r101-d8_4xb2-{_sched}_cityscapes-769x769.py'] = (_head, None, _sched)
         EXPECTED[f'{_method}-rga_r101-d8_4xb2-{_sched}_cityscapes-769x769.py'] = (
             f'RGA{_head}', None, _sched)
-    EXPECTED[f'{_method}_rga_cityscapes.py'] = (f'RGA{_head}', None, '80k')
+    EXPECTED[f'{_method}_rga_cityscapes.py'] = (f'RGA{_head}', None, '40k')
 EXPECTED['fcn-rganeck_r101-d8_4xb2-80k_cityscapes-769x769.py'] = ('FCNHead', 'RGANeck', '80k')
 
 # configs whose model is identical to another config's: forward/backward runs on the latter only

@@ -5,6 +5,7 @@
 # exactly since (33 - 1) divides (97 - 1).
 _base_ = ['mmseg::fcn/fcn_r101-d8_4xb2-40k_cityscapes-769x769.py']
 custom_imports = dict(imports=['mmseg_rga'], allow_failed_imports=False)
-# r_c = r_s = r_d = 8 as in the paper (RGABlock's defaults, stated for the record)
+# r_c = r_s = r_d = 8: RGABlock's and the official RGA_Module's defaults, the paper's re-id setting
+# (s1 = s2 = 8); the paper gives no ratios for segmentation (CIFAR: 4 or 8).
 rga_cfg = dict(pooled_size=(33, 33), order='SC', ratio_channel=8, ratio_spatial=8, ratio_logit=8)
 model = dict(decode_head=dict(type='RGAFCNHead', rga_cfg=rga_cfg))

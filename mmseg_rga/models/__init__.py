@@ -9,6 +9,7 @@ from .heads import (
     RGAPSPHead,
     rga_head,
 )
+from .losses import ClassWeightedCrossEntropyLoss
 from .necks import RGANeck
 from .relation import relation_embedding
 from .rga import ChannelRGA, RelationAwareGate, RGABlock, SpatialRGA
@@ -17,7 +18,7 @@ from .segmentors import BatchedSlideEncoderDecoder
 
 __all__ = [
     'RGAASPPHead', 'RGADepthwiseSeparableASPPHead', 'RGAFCNHead', 'RGAHeadMixin', 'RGAPSPHead',
-    'RGANeck', 'rga_head',
+    'RGANeck', 'rga_head', 'ClassWeightedCrossEntropyLoss',
     'ChannelRGA', 'FixedSizePool', 'RGABlock', 'RelationAwareGate', 'SpatialRGA',
     'convert_official_rga', 'relation_embedding', 'DEFAULT_RGA_CFG', 'build_rga_block',
     'BatchedSlideEncoderDecoder'

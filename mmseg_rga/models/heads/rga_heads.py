@@ -1,11 +1,17 @@
 """Decode heads with Relation-Aware Global Attention before the classifier (paper §4.2).
 
-"We apply our RGA-SC module on the feature map of the last convolutional layer and concatenate it
-with the original features of the baseline network." In an mmseg decode head the feature map of
-the last convolutional layer is the input of :meth:`BaseDecodeHead.cls_seg` (= dropout +
-``conv_seg``), which every head's ``forward`` calls. That is one reading of the sentence; the
-other, RGA on C5, is :class:`~mmseg_rga.models.necks.RGANeck`. One mechanism,
-:class:`RGAHeadMixin`, wraps any such head:
+§4.2 of the paper: "We apply our RGA-SC module on the feature map of the last convolutional layer
+and concatenate it with the original features of the baseline network." The sentence has two
+readings and the paper does not say which it used:
+
+* the head reading (this module): the last convolutional feature map of the segmentation head,
+  i.e. the input of :meth:`BaseDecodeHead.cls_seg` (= dropout + ``conv_seg``), which every
+  head's ``forward`` calls;
+* the C5 reading (:class:`mmseg_rga.models.necks.RGANeck`): the backbone's last feature map,
+  attended and concatenated with itself before PPM/ASPP/FCN.
+
+``configs/rga/paper_protocol/`` has both for every RGA row of Table 6. Here one mechanism,
+:class:`RGAHeadMixin`, wraps any head whose forward ends in ``cls_seg``:
 
     feat (B, channels, H, W) -> cat([feat, RGA(feat)]) (B, 2*channels, H, W)
                              -> dropout -> conv_seg (2*channels -> out_channels)
@@ -133,7 +139,7 @@ def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type
 
 @MODELS.register_module()
 class RGAPSPHead(RGAHeadMixin, PSPHead):
-    """PSPNet head (PPM) with RGA on its last feature map: the "+PPM+RGA-SC" row of Table 6.
+    """PSPNet head (PPM) with RGA on its last feature map: Table 6's "+PPM+RGA-SC", head reading.
 
     The PPM bottleneck output (B, channels, H, W) goes through RGA and is concatenated with
     itself before the classifier, which sees ``2 * channels``.
@@ -146,7 +152,7 @@ class RGAPSPHead(RGAHeadMixin, PSPHead):
 
 @MODELS.register_module()
 class RGAASPPHead(RGAHeadMixin, ASPPHead):
-    """DeepLabV3 head (ASPP) with RGA on its last feature map: the "+ASPP+RGA-SC" row.
+    """DeepLabV3 head (ASPP) with RGA on its last feature map: "+ASPP+RGA-SC", head reading.
 
     Args:
         rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).
@@ -156,7 +162,7 @@ class RGAASPPHead(RGAHeadMixin, ASPPHead):
 
 @MODELS.register_module()
 class RGAFCNHead(RGAHeadMixin, FCNHead):
-    """FCN head with RGA on the output of its last conv: the "ResNet-101 + RGA-SC" row.
+    """FCN head with RGA on the output of its last conv: "ResNet-101 + RGA-SC", head reading.
 
     Args:
         rga_cfg (dict, optional): RGABlock arguments (see :class:`RGAHeadMixin`).

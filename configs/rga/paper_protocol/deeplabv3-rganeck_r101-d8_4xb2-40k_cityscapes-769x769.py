@@ -1,0 +1,16 @@
+# Table 6 row "ResNet-101 + ASPP + RGA-SC", paper protocol, C5 reading: the deeplabv3 row with
+# RGA-SC on C5 (the backbone's last feature map, 2048 channels) through RGANeck, concatenated with
+# C5, so the decode head takes 4096 channels. The paper's sentence ("on the feature map of the
+# last convolutional layer and concatenate it with the original features of the baseline network")
+# also fits the head reading (deeplabv3-rga_*); it does not say which. RGA-SC at 97x97 nodes:
+# identity on the 97x97 maps of 769 training crops, RoIAlign on whole test images (see the _base_
+# file). Levels other than C5 pass through the neck unchanged (the DSN head on layer3, if any).
+_base_ = ['./deeplabv3_r101-d8_4xb2-40k_cityscapes-769x769.py']
+model = dict(
+    neck=dict(
+        type='RGANeck',
+        in_channels=[256, 512, 1024, 2048],
+        in_index=3,
+        fusion='concat',
+        rga_cfg={{_base_.rga_cfg}}),
+    decode_head=dict(in_channels=4096))
