@@ -1,6 +1,7 @@
-"""What the tools share (``tools/*.py``): launch and flags (``launch``), atomic saves and safe
-checkpoint loading (``checkpoint``), CPU distributed training (``dist``), data checks (``data_check``),
-``--synthetic-data`` (``synthetic_data``) and model loading for drawing (``inference``).
+"""What the tools share (``tools/*.py``): launch and flags (``launch``), atomic saves and
+safe checkpoint loading (``checkpoint``), CPU distributed training (``dist``), data checks
+(``data_check``), ``--synthetic-data`` (``synthetic_data``) and model loading
+for drawing (``inference``).
 
 The plugin (``import mmseg_rga``) never imports this package; only the tools and tests do.
 """

@@ -7,8 +7,8 @@ def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slid
     """``mmseg.apis.init_model`` in whole-image mode (unless ``slide``), SyncBN -> BN off-GPU.
 
     The checkpoint loads weights-only with the allowlist of mmengine checkpoints unless
-    ``unsafe_load`` (see :mod:`mmseg_rga.engine.safe_load`). Whole-image inference lets every RGA block see the image once; a sliding window would leave
-    only the last window's gates.
+    ``unsafe_load`` (see :mod:`mmseg_rga.engine.safe_load`). Whole-image inference lets every
+    RGA block see the image once; a sliding window would leave only the last window's gates.
     """
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm

@@ -14,7 +14,6 @@ import sys
 from typing import List
 
 from mmseg_rga.checks import check_positive_int
-
 from mmseg_rga.engine import NoIntactCheckpointError, UnsafeCheckpointError
 
 from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook

@@ -62,7 +62,7 @@ def parse_args(argv=None):
 def run_tool(cmd, log_path, threads=0):
     """Run a tool with its output in log_path; exit with the log's tail if it fails."""
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1', PYTHONUNBUFFERED='1',
+    env = dict(os.environ, PYTHONUNBUFFERED='1',
                PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
