@@ -48,6 +48,10 @@ dsn_head = dict(
 # written out so that RGANeck, which has no head to take them from, gets the same block.
 rga_cfg = dict(pooled_size=(97, 97), order='SC', ratio_channel=8, ratio_spatial=8,
                ratio_logit=8, norm_cfg=norm_cfg, align_corners=True)
+# The C5 reading (the *-rganeck rows): RGA-SC on the backbone's last level, concatenated with it
+# (the decode head then takes 4096 channels); the other levels pass through unchanged.
+rga_neck = dict(type='RGANeck', in_channels=[256, 512, 1024, 2048], in_index=3, fusion='concat',
+                rga_cfg=rga_cfg)
 
 data_preprocessor = dict(
     type='SegDataPreProcessor',

@@ -7,10 +7,5 @@
 # file). Levels other than C5 pass through the neck unchanged (the DSN head on layer3, if any).
 _base_ = ['./deeplabv3_r101-d8_4xb2-40k_cityscapes-769x769.py']
 model = dict(
-    neck=dict(
-        type='RGANeck',
-        in_channels=[256, 512, 1024, 2048],
-        in_index=3,
-        fusion='concat',
-        rga_cfg={{_base_.rga_cfg}}),
+    neck={{_base_.rga_neck}},
     decode_head=dict(in_channels=4096))
