@@ -24,7 +24,6 @@ import json
 import os
 import os.path as osp
 import shlex
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
@@ -41,6 +40,13 @@ from mmseg_rga.datasets.synthetic import (  # noqa: E402
     SEG_MAP_SUFFIX,
     generate_synthetic_cityscapes,
     synthetic_dataset_matches,
+)
+from mmseg_rga.tooling.experiment import (  # noqa: E402
+    data_root_options,
+    final_checkpoint,
+    read_test_metrics,
+    run_tool,
+    schedule_options,
 )
 from mmseg_rga.tooling.inference import load_model  # noqa: E402
 from mmseg_rga.tooling.launch import positive_int  # noqa: E402
@@ -84,75 +90,27 @@ def parse_args(argv=None):
     return args
 
 
-def _run(cmd: List[str], log_path: str, quiet: bool = False) -> float:
-    """Run a tool, tee its output to log_path; return the wall time. Raise with the log tail."""
-    print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    start = time.perf_counter()
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
-        for line in proc.stdout:  # mmengine's progress and logs, as the tools print them
-            log.write(line)
-            if not quiet:
-                sys.stdout.write('   ' + line)
-        proc.wait()
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        with open(log_path) as f:
-            tail = ''.join(f.readlines()[-40:])
-        raise RuntimeError(f'{cmd[1]} failed (exit {proc.returncode}); last lines of {log_path}:'
-                           f'\n{tail}')
-    return elapsed
-
-
-def _data_options(data_root: str) -> List[str]:
-    return [f'{loader}.dataset.data_root={data_root}'
-            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-
-
 def train(config: str, work_dir: str, args) -> Dict:
     """tools/train.py on ``config``; returns checkpoint path and train time."""
-    n = args.iters
-    options = _data_options(osp.abspath(args.data_root)) + [
-        f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
-        f'train_cfg.val_begin={n + 1}',  # no validation inside training: tools/test.py does it
-        f'param_scheduler.0.end={n}', f'default_hooks.checkpoint.interval={n}',
-        f'default_hooks.logger.interval={max(1, min(10, n))}',
-        f'train_dataloader.batch_size={args.batch_size}', f'randomness.seed={args.seed}']
+    options = data_root_options(args.data_root) + schedule_options(
+        args.iters, args.batch_size, args.seed, log_interval=10)
     os.makedirs(work_dir, exist_ok=True)
     cmd = [sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
            '--cfg-options', *options]
-    seconds = _run(cmd, osp.join(work_dir, 'train_stdout.log'))
-    checkpoint = osp.join(work_dir, f'iter_{n}.pth')
-    last = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(last):
-        with open(last) as f:
-            checkpoint = f.read().strip() or checkpoint
-    if not osp.isfile(checkpoint):
-        raise RuntimeError(f'tools/train.py finished but wrote no checkpoint {checkpoint}')
-    return dict(checkpoint=checkpoint, train_time_s=seconds, train_cmd=cmd)
+    seconds = run_tool(cmd, osp.join(work_dir, 'train_stdout.log'), REPO, echo=True)
+    return dict(checkpoint=final_checkpoint(work_dir, args.iters), train_time_s=seconds,
+                train_cmd=cmd)
 
 
 def test(config: str, checkpoint: str, work_dir: str, args) -> Dict:
     """tools/test.py (sliding windows, as in the config); returns its metrics."""
     test_dir = osp.join(work_dir, 'test')
     os.makedirs(test_dir, exist_ok=True)
-    before = set(glob.glob(osp.join(test_dir, '*', '*.json')))
+    before = glob.glob(osp.join(test_dir, '*', '*.json'))
     cmd = [sys.executable, osp.join(TOOLS, 'test.py'), config, checkpoint, '--work-dir', test_dir,
-           '--cfg-options', *_data_options(osp.abspath(args.data_root))]
-    seconds = _run(cmd, osp.join(work_dir, 'test_stdout.log'))
-    metrics = None
-    for path in sorted(set(glob.glob(osp.join(test_dir, '*', '*.json'))) - before,
-                       key=osp.getmtime, reverse=True):
-        with open(path) as f:
-            lines = [json.loads(ln) for ln in f if ln.strip()]
-        metrics = ([ln for ln in lines if 'mIoU' in ln] or [None])[-1]
-        if metrics is not None:
-            break
-    if metrics is None:
-        raise RuntimeError(f'tools/test.py wrote no mIoU under {test_dir}; see '
-                           f'{osp.join(work_dir, "test_stdout.log")}')
+           '--cfg-options', *data_root_options(args.data_root)]
+    seconds = run_tool(cmd, osp.join(work_dir, 'test_stdout.log'), REPO, echo=True)
+    metrics = read_test_metrics(test_dir, ignore=before)
     return dict(mIoU=float(metrics['mIoU']), aAcc=float(metrics.get('aAcc', float('nan'))),
                 mAcc=float(metrics.get('mAcc', float('nan'))), test_time_s=seconds,
                 test_cmd=cmd)

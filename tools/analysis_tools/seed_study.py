@@ -13,25 +13,32 @@ differences, per-class IoU deltas and a paired t-test verdict; writes ``study.md
 ``study.json`` and ``study.png`` into the work dir.
 """
 import argparse
-import glob
 import json
 import math
 import os
 import os.path as osp
 import re
 import shlex
-import subprocess
 import sys
-import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from mmseg_rga.tooling.experiment import (  # noqa: E402
+    ToolFailed,
+    data_root_options,
+    final_checkpoint,
+    read_test_metrics,
+    run_tool,
+    schedule_options,
+)
+
 MODELS = (('baseline', 'PSPNet', 'configs/demo/pspnet_r18-d8_synthetic.py'),
           ('rga', 'PSPNet + RGA-SC', 'configs/demo/pspnet-rga_r18-d8_synthetic.py'))
 # two-sided 95% critical values of Student's t for df = 1..10 (larger df: 2.0, close enough)
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
 ROW = re.compile(r'^\|\s*([^|]+?)\s*\|\s*([-\d.]+|nan)\s*\|\s*([-\d.]+|nan)\s*\|\s*$')
 
 
@@ -59,21 +66,6 @@ def parse_args(argv=None):
     return args
 
 
-def run_tool(cmd, log_path, threads=0):
-    """Run a tool with its output in log_path; exit with the log's tail if it fails."""
-    print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED='1',
-               PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with open(log_path, 'w') as log:
-        code = subprocess.call(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if code != 0:
-        with open(log_path) as f:
-            tail = ''.join(f.readlines()[-30:])
-        raise SystemExit(f'{tail}\nerror: {cmd[1]} failed (exit {code}); log: {log_path}')
-
-
 def parse_per_class(log_path):
     """{class: IoU} from mmseg's 'per class results' table in a tools/test.py log."""
     with open(log_path) as f:
@@ -93,33 +85,19 @@ def parse_per_class(log_path):
 
 def train_and_test(config, seed, run_dir, args):
     """tools/train.py then tools/test.py for one (model, seed); returns the metrics."""
-    n, data = args.iters, osp.abspath(args.data_root)
-    options = [f'{dl}.dataset.data_root={data}' for dl in
-               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    train_opts = options + [
-        f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}', f'train_cfg.val_begin={n + 1}',
-        f'param_scheduler.0.end={n}', f'default_hooks.checkpoint.interval={n}',
-        f'default_hooks.logger.interval={max(1, min(50, n))}',
-        f'train_dataloader.batch_size={args.batch_size}', f'randomness.seed={seed}']
+    n, data = args.iters, data_root_options(args.data_root)
     tools = osp.join(REPO, 'tools')
-    start = time.perf_counter()
     train_cmd = [sys.executable, osp.join(tools, 'train.py'), config, '--work-dir', run_dir,
-                 '--cfg-options', *train_opts]
-    run_tool(train_cmd, osp.join(run_dir, 'train_stdout.log'), args.threads)
-    train_s = time.perf_counter() - start
-    checkpoint = osp.join(run_dir, f'iter_{n}.pth')
-    if not osp.isfile(checkpoint):
-        raise SystemExit(f'error: tools/train.py wrote no checkpoint {checkpoint}')
+                 '--cfg-options', *data, *schedule_options(n, args.batch_size, seed, 50)]
+    train_s = run_tool(train_cmd, osp.join(run_dir, 'train_stdout.log'), REPO,
+                       threads=args.threads)
+    checkpoint = final_checkpoint(run_dir, n)
     test_dir = osp.join(run_dir, 'test')
     test_cmd = [sys.executable, osp.join(tools, 'test.py'), config, checkpoint,
-                '--work-dir', test_dir, '--cfg-options', *options]
+                '--work-dir', test_dir, '--cfg-options', *data]
     log = osp.join(run_dir, 'test_stdout.log')
-    run_tool(test_cmd, log, args.threads)
-    found = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
-    metrics = [json.loads(ln) for p in found[-1:] for ln in open(p) if 'mIoU' in ln]
-    if not metrics:
-        raise SystemExit(f'error: tools/test.py wrote no mIoU json under {test_dir}')
-    return dict(mIoU=float(metrics[-1]['mIoU']), per_class=parse_per_class(log),
+    run_tool(test_cmd, log, REPO, threads=args.threads)
+    return dict(mIoU=float(read_test_metrics(test_dir)['mIoU']), per_class=parse_per_class(log),
                 train_time_s=train_s, iters=n, batch_size=args.batch_size, seed=seed,
                 commands=[' '.join(shlex.quote(osp.relpath(c, REPO) if c.startswith(REPO)
                                                else c) for c in cmd)
@@ -264,7 +242,10 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     prepare_data(args)
     seeds = list(range(args.seeds))
-    results = run_all(args, seeds)
+    try:
+        results = run_all(args, seeds)
+    except ToolFailed as err:
+        raise SystemExit(f'error: {err}') from None
     summary = summarize(results, seeds)
     md = markdown(summary, seeds, args, command)
     print('\n' + md)

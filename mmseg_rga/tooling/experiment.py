@@ -1,0 +1,95 @@
+"""Train and test through the tools as subprocesses: what ``tools/demo.py`` and
+``tools/analysis_tools/seed_study.py`` share.
+
+Both run ``tools/train.py`` then ``tools/test.py`` on a demo config over a generated dataset, with
+a short schedule given through ``--cfg-options``; the tools' logs go to files and, optionally, to
+stdout as they come.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, Iterable, List
+
+
+class ToolFailed(RuntimeError):
+    """A tool exited non-zero; the message ends with the last lines of its log."""
+
+
+def run_tool(cmd: List[str], log_path: str, cwd: str, echo: bool = False,
+             threads: int = 0) -> float:
+    """Run ``cmd`` in ``cwd`` with its output in ``log_path`` (and on stdout if ``echo``).
+
+    Args:
+        threads: OMP/MKL threads of the tool (0: inherit).
+
+    Returns:
+        float: the wall time in seconds.
+
+    Raises:
+        ToolFailed: the tool exited non-zero.
+    """
+    print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in proc.stdout:  # mmengine's progress and logs, as the tools print them
+            log.write(line)
+            if echo:
+                sys.stdout.write('   ' + line)
+        proc.wait()
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            tail = ''.join(f.readlines()[-40:])
+        raise ToolFailed(f'{tail}\n{cmd[1]} failed (exit {proc.returncode}); log: {log_path}')
+    return time.perf_counter() - start
+
+
+def data_root_options(data_root: str) -> List[str]:
+    """``--cfg-options`` pointing every dataloader of a config at ``data_root``."""
+    return [f'{loader}.dataset.data_root={osp.abspath(data_root)}'
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+
+
+def schedule_options(iters: int, batch_size: int, seed: int, log_interval: int) -> List[str]:
+    """``--cfg-options`` for ``iters`` iterations of ``batch_size``, one checkpoint at the end,
+    no validation inside training (``tools/test.py`` evaluates) and ``randomness.seed``."""
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'train_cfg.val_begin={iters + 1}', f'param_scheduler.0.end={iters}',
+            f'default_hooks.checkpoint.interval={iters}',
+            f'default_hooks.logger.interval={max(1, min(log_interval, iters))}',
+            f'train_dataloader.batch_size={batch_size}', f'randomness.seed={seed}']
+
+
+def final_checkpoint(work_dir: str, iters: int) -> str:
+    """The checkpoint ``tools/train.py`` wrote last in ``work_dir`` (ToolFailed if none)."""
+    checkpoint = osp.join(work_dir, f'iter_{iters}.pth')
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            checkpoint = f.read().strip() or checkpoint
+    if not osp.isfile(checkpoint):
+        raise ToolFailed(f'tools/train.py finished but wrote no checkpoint {checkpoint}')
+    return checkpoint
+
+
+def read_test_metrics(test_dir: str, ignore: Iterable[str] = ()) -> Dict[str, float]:
+    """The newest metrics json (with mIoU) ``tools/test.py --work-dir test_dir`` wrote, except
+    the files in ``ignore`` (those there before the run)."""
+    found = sorted(set(glob.glob(osp.join(test_dir, '*', '*.json'))) - set(ignore),
+                   key=osp.getmtime, reverse=True)
+    for path in found:
+        with open(path) as f:
+            lines = [json.loads(ln) for ln in f if ln.strip()]
+        metrics = [ln for ln in lines if 'mIoU' in ln]
+        if metrics:
+            return metrics[-1]
+    raise ToolFailed(f'tools/test.py wrote no mIoU json under {test_dir}')
