@@ -1,7 +1,7 @@
 # Baseline of tools/demo.py: PSPNet on a dilated ResNetV1c-18 (output stride 8), trained from
 # scratch on the synthetic Cityscapes-format scenes of
-#   python tools/dataset_converters/generate_synthetic_cityscapes.py --out data/synthetic_cityscapes \
-#       --size 128 256
+#   python tools/dataset_converters/generate_synthetic_cityscapes.py \
+#       --out data/synthetic_cityscapes --size 128 256
 # Small enough for a CPU (about 0.2 s an iteration on 2 quiet cores): half-width ResNetV1c-18 (stage
 # widths 32-64-128-256), 128x128 crops, batch 4, BN (not SyncBN), no pretrained weights.
 _base_ = [
