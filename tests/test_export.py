@@ -130,7 +130,12 @@ def tiny_model(tmp_path_factory):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 2.0)
     checkpoint = root / 'tiny.pth'
-    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    # like an mmengine checkpoint: a message hub of HistoryBuffers (numpy inside), which only
+    # the tools' allowlisted weights-only loading accepts
+    from mmengine.logging import HistoryBuffer
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(),
+                    message_hub=dict(log_scalars=dict(loss=HistoryBuffer([1.0, 0.5], [1, 1])))),
+               checkpoint)
     return config, checkpoint, model.eval()
 
 

@@ -7,7 +7,7 @@ GEMMs). SyncBN is turned into BN. When onnxruntime is installed, the ONNX model 
 random input and the max abs difference to PyTorch is printed; above ``--atol`` the tool exits 1.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --shape 769 769 \
-        [--dynamic] [--out FILE] [--opset N] [--cfg-options KEY=VALUE ...]
+        [--dynamic] [--out FILE] [--opset N] [--cfg-options KEY=VALUE ...] [--unsafe-load]
 
 ``--dynamic`` makes the batch axis dynamic. H and W stay fixed: the RoIAlign matrices and the
 sampling grid of an RGA block are built for one input size (export once per deployment size).
@@ -26,6 +26,8 @@ class ToolError(Exception):
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
+
+    from mmseg_rga.tooling.checkpoint import add_unsafe_load_argument
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
@@ -38,6 +40,7 @@ def parse_args(argv=None):
                         help='max abs difference to PyTorch accepted by the onnxruntime check')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
+    add_unsafe_load_argument(parser)
     args = parser.parse_args(argv)
     if min(args.shape) < 1:
         raise ToolError(f'--shape needs two positive ints H W; got {args.shape}')
@@ -63,24 +66,16 @@ class WholeImageSegmentor(torch.nn.Module):
 
 
 def build_segmentor(args):
-    """The segmentor in eval mode, whole-image test mode, BN instead of SyncBN, weights loaded."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
+    """The segmentor in eval mode, whole-image test mode, BN instead of SyncBN, weights loaded
+    weights-only with the allowlist of mmengine checkpoints (unless ``--unsafe-load``)."""
+    from mmseg_rga.engine import UnsafeCheckpointError
+    from mmseg_rga.tooling.inference import load_model
 
-    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
-
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    revert_sync_bn_in_cfg(cfg.model)
-    cfg.model.pop('pretrained', None)
-    cfg.model.test_cfg = dict(mode='whole')
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
-    return model.eval()
+    try:
+        return load_model(args.config, args.checkpoint, 'cpu', cfg_options=args.cfg_options,
+                          unsafe_load=args.unsafe_load)
+    except UnsafeCheckpointError as err:
+        raise ToolError(str(err)) from None
 
 
 def export(args):
