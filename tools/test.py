@@ -13,15 +13,15 @@ Examples:
 import argparse
 import os.path as osp
 import sys
+from pathlib import Path
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if sys.path[0] != REPO_ROOT:
-    sys.path.insert(0, REPO_ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 from mmengine.config import Config  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
+from mmseg_rga.tooling.errors import ToolError, run_main  # noqa: E402
 from mmseg_rga.tooling.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def build_cfg(args) -> Config:
     cfg = load_config(args)
 
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
-        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist (expected a .pth file '
+        raise ToolError(f'checkpoint {args.checkpoint!r} does not exist (expected a .pth file '
                          'written by tools/train.py, e.g. work_dirs/<config>/iter_80000.pth)')
     cfg.load_from = args.checkpoint
 
@@ -89,7 +89,7 @@ def build_cfg(args) -> Config:
     if args.tta:
         missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
         if missing:
-            raise SystemExit(
+            raise ToolError(
                 f'--tta needs {" and ".join(missing)} in the config {args.config} (mmseg\'s '
                 'dataset base configs, e.g. mmseg::_base_/datasets/cityscapes.py, define them)')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
@@ -109,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -1,12 +1,13 @@
 """Train a segmentor: mmseg's ``tools/train.py`` plus what this plugin needs to run anywhere.
 
 Differences from mmseg 1.2.2's script (same flags, same Runner):
-  * works without ``pip install -e .``: the repo root goes first on ``sys.path`` and
+  * works without ``pip install -e .``: this checkout goes first on ``sys.path`` and
     ``mmseg_rga`` is imported, so RGA modules are registered even without ``custom_imports``;
   * checkpoints are saved atomically and ``--resume`` continues from the newest one that loads
     (``AtomicCheckpointHook``, ``mmseg_rga/engine/``); checkpoints load weights-only with an
     allowlist unless ``--unsafe-load`` (``mmseg_rga/engine/safe_load.py``);
   * config mistakes (missing file, wrong ``type``, unknown key) end in one ``error:`` line;
+    a bug names its file and line and writes its traceback to the work dir (``--debug`` prints it);
   * ``--launcher pytorch|slurm|mpi`` works on hosts without CUDA (gloo, CPU DDP, SyncBN -> BN;
     see ``mmseg_rga/tooling/dist.py``); GPU hosts are unchanged;
   * a missing dataset or out-of-range label values fail before the Runner starts, with the
@@ -18,19 +19,18 @@ Examples:
 """
 import argparse
 import logging
-import os.path as osp
 import sys
+from pathlib import Path
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if sys.path[0] != REPO_ROOT:
-    sys.path.insert(0, REPO_ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 import mmseg_rga  # noqa: E402,F401  registers the RGA modules
+from mmseg_rga.tooling.errors import ToolError, run_main  # noqa: E402
 from mmseg_rga.tooling.launch import add_plugin_arguments, load_config, run  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def build_cfg(args) -> Config:
     # enable automatic-mixed-precision training
     if args.amp is True:
         if get_device() == 'cpu':  # fail now rather than deep inside the Runner's build
-            raise SystemExit('--amp needs a GPU/NPU/MLU/MUSA device (mmengine\'s AmpOptimWrapper); '
+            raise ToolError('--amp needs a GPU/NPU/MLU/MUSA device (mmengine\'s AmpOptimWrapper); '
                              'none is available on this host: run without --amp.')
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
@@ -86,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -20,6 +20,7 @@ from typing import Dict, Sequence
 import torch
 import torch.nn as nn
 
+from ..checks import InputError
 from ..models.relation import relation_costs
 from ..models.rga import RGABlock
 
@@ -103,7 +104,7 @@ def sweep_pooled(model: nn.Module, counts: Dict, pooled_sizes: Sequence[int]) ->
     owners = {name: modules[name.rpartition('.')[0]] for name in counts['blocks']}
     for name, owner in owners.items():
         if not hasattr(owner, 'rga_cfg'):
-            raise ValueError(f'--sweep-pooled needs RGA heads (a module with rga_cfg); the '
+            raise InputError(f'--sweep-pooled needs RGA heads (a module with rga_cfg); the '
                              f'block {name} sits in a {type(owner).__name__}')
     rows = {}
     for size in pooled_sizes:

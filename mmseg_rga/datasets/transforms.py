@@ -5,8 +5,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from ..checks import InputError
 
-class LabelValueError(ValueError):
+
+class LabelValueError(InputError):
     """A label map holds values outside ``[0, num_classes)`` and the ignore index."""
 
 
@@ -25,7 +27,7 @@ class CheckSegLabelRange(BaseTransform):
 
     def __init__(self, num_classes: int, ignore_index: Union[int, Sequence[int]] = 255):
         if not isinstance(num_classes, int) or num_classes <= 0:
-            raise ValueError(f'num_classes must be a positive int, got {num_classes!r}')
+            raise InputError(f'num_classes must be a positive int, got {num_classes!r}')
         self.num_classes = num_classes
         self.ignore_index = ([ignore_index] if isinstance(ignore_index, int)
                              else list(ignore_index))

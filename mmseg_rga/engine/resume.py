@@ -15,12 +15,13 @@ from typing import List, Optional, Tuple
 
 from mmengine.logging import print_log
 
+from ..checks import InputError
 from .safe_load import UnsafeCheckpointError, load_checkpoint_file
 
 _STEP = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
 
 
-class NoIntactCheckpointError(RuntimeError):
+class NoIntactCheckpointError(InputError):
     """Resuming was asked for, checkpoints exist, and none of them loads."""
 
 

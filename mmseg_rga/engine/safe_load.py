@@ -25,13 +25,15 @@ import torch
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
+from ..checks import InputError
+
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
 except ImportError:  # numpy 1.x
     from numpy.core import multiarray as _multiarray
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(InputError):
     """A checkpoint needs types outside :data:`SAFE_GLOBALS` to load."""
 
 

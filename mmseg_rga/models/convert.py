@@ -18,6 +18,8 @@ from typing import Dict, Mapping
 
 from torch import Tensor
 
+from ..checks import InputError
+
 # official Sequential index -> our module path, per branch ('{b}' = spatial / channel)
 _LAYERS = {
     'theta_{o}.0': '{b}.theta.conv', 'theta_{o}.1': '{b}.theta.bn',
@@ -57,10 +59,10 @@ def convert_official_rga(state_dict: Mapping[str, Tensor], prefix: str = '') -> 
             continue
         layer, _, param = key[len(prefix):].rpartition('.')
         if layer not in mapping:
-            raise ValueError(f'{key!r} is not a key of the official RGA_Module (expected e.g. '
+            raise InputError(f'{key!r} is not a key of the official RGA_Module (expected e.g. '
                              f'{prefix}theta_spatial.0.weight); check the prefix')
         converted[f'{mapping[layer]}.{param}'] = value
     if not converted:
-        raise ValueError(f'no official RGA_Module key starts with prefix {prefix!r}; got keys '
+        raise InputError(f'no official RGA_Module key starts with prefix {prefix!r}; got keys '
                          f'like {list(state_dict)[:3]}')
     return converted

@@ -29,6 +29,8 @@ import torch.nn as nn
 from mmseg.models.utils import resize
 from torch import Tensor
 
+from ..checks import InputError
+
 #: Pooling matrices kept per FixedSizePool, per (H, W, dtype, device) (least recently used out).
 MATRIX_CACHE_SIZE = 8
 
@@ -40,7 +42,7 @@ def parse_pooled_size(pooled_size: Union[int, Sequence[int]]) -> Tuple[int, int]
     if (not isinstance(pooled_size, (tuple, list)) or len(pooled_size) != 2
             or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
                        for s in pooled_size)):
-        raise ValueError('pooled_size must be a positive int or a pair of two positive ints '
+        raise InputError('pooled_size must be a positive int or a pair of two positive ints '
                          f'(h, w); got {pooled_size!r}')
     return int(pooled_size[0]), int(pooled_size[1])
 

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..checks import InputError
+
 
 @MODELS.register_module()
 class ClassWeightedCrossEntropyLoss(nn.Module):
@@ -36,10 +38,10 @@ class ClassWeightedCrossEntropyLoss(nn.Module):
         super().__init__()
         if (not isinstance(class_weight, (list, tuple)) or not class_weight
                 or not all(isinstance(w, (int, float)) and w >= 0 for w in class_weight)):
-            raise ValueError('class_weight must be a non-empty list of non-negative numbers (one '
+            raise InputError('class_weight must be a non-empty list of non-negative numbers (one '
                              f'per class); got {class_weight!r}')
         if not loss_name.startswith('loss_'):
-            raise ValueError(f"loss_name must start with 'loss_' (mmengine sums only those); got "
+            raise InputError(f"loss_name must start with 'loss_' (mmengine sums only those); got "
                              f'{loss_name!r}')
         self.register_buffer('class_weight', torch.tensor(class_weight, dtype=torch.float32),
                              persistent=False)
@@ -49,10 +51,10 @@ class ClassWeightedCrossEntropyLoss(nn.Module):
     def forward(self, cls_score: Tensor, label: Tensor, weight: Optional[Tensor] = None,
                 ignore_index: int = 255, **kwargs) -> Tensor:
         if cls_score.shape[1] != self.class_weight.numel():
-            raise ValueError(f'ClassWeightedCrossEntropyLoss has {self.class_weight.numel()} class '
+            raise InputError(f'ClassWeightedCrossEntropyLoss has {self.class_weight.numel()} class '
                              f'weights but the logits have {cls_score.shape[1]} classes')
         if weight is not None:
-            raise ValueError('ClassWeightedCrossEntropyLoss does not take per-pixel weights '
+            raise InputError('ClassWeightedCrossEntropyLoss does not take per-pixel weights '
                              '(a pixel sampler); use mmseg\'s CrossEntropyLoss for that')
         class_weight = self.class_weight.to(cls_score.dtype)
         return self.loss_weight * F.cross_entropy(cls_score, label, weight=class_weight,

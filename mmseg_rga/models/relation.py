@@ -17,6 +17,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from ..checks import InputError
+
 
 def relation_costs(num_nodes: int, embed_dim: int, out_dim: int) -> Tuple[int, int]:
     """Multiply-adds of the factored and the materialized orders (per sample).
@@ -41,11 +43,11 @@ def relation_embedding(theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
         (B, K, M): W [R(i,:), R(:,i)] for every node i, in the dtype of ``theta``.
     """
     if theta.shape != phi.shape or theta.dim() != 3:
-        raise ValueError(f'theta and phi must both be (B, d, M); got {tuple(theta.shape)} '
+        raise InputError(f'theta and phi must both be (B, d, M); got {tuple(theta.shape)} '
                          f'and {tuple(phi.shape)}')
     num_nodes = theta.shape[-1]
     if weight.dim() != 2 or weight.shape[1] != 2 * num_nodes:
-        raise ValueError(f'weight must be (K, 2M) = (K, {2 * num_nodes}) for M={num_nodes} '
+        raise InputError(f'weight must be (K, 2M) = (K, {2 * num_nodes}) for M={num_nodes} '
                          f'nodes; got {tuple(weight.shape)}')
     factored, materialized = relation_costs(num_nodes, theta.shape[1], weight.shape[0])
     if factored <= materialized:

@@ -24,7 +24,7 @@ from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..checks import check_positive_int
+from ..checks import InputError, check_positive_int
 from .fixed_size import FixedSizePool
 from .relation import relation_embedding
 
@@ -35,7 +35,7 @@ def _reduced(width: int, ratio: int, what: str) -> int:
     """width // ratio, or a ValueError naming the layer when that leaves no channel."""
     check_positive_int(ratio, f'the reduction ratio for {what}')
     if width // ratio < 1:
-        raise ValueError(f'{what}: {width} // {ratio} leaves zero channels; use a ratio <= '
+        raise InputError(f'{what}: {width} // {ratio} leaves zero channels; use a ratio <= '
                          f'{width}')
     return width // ratio
 
@@ -95,7 +95,7 @@ class RelationAwareGate(nn.Module):
         norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
         act_cfg = act_cfg if act_cfg is not None else dict(type='ReLU')
         if not (use_relation or use_appearance):
-            raise ValueError('RGA needs use_relation or use_appearance (or both); got both False')
+            raise InputError('RGA needs use_relation or use_appearance (or both); got both False')
         self.feat_channels, self.num_nodes = feat_channels, num_nodes
         self.use_relation, self.use_appearance = use_relation, use_appearance
         conv = dict(kernel_size=1, norm_cfg=norm_cfg, act_cfg=act_cfg, bias=False)
@@ -203,7 +203,7 @@ class RGABlock(nn.Module):
                  align_corners: bool = False):
         super().__init__()
         if order not in ORDERS:
-            raise ValueError(f'order must be one of {ORDERS}; got {order!r}')
+            raise InputError(f'order must be one of {ORDERS}; got {order!r}')
         self.in_channels = check_positive_int(in_channels, 'in_channels')
         self.order = order
         self.pool = FixedSizePool(pooled_size, align_corners)
@@ -218,9 +218,9 @@ class RGABlock(nn.Module):
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f'RGABlock expects a 4D (B, C, H, W) tensor; got {shape}')
+            raise InputError(f'RGABlock expects a 4D (B, C, H, W) tensor; got {shape}')
         if x.shape[1] != self.in_channels:
-            raise ValueError(f'RGABlock was built for in_channels={self.in_channels} but the '
+            raise InputError(f'RGABlock was built for in_channels={self.in_channels} but the '
                              f'input has {x.shape[1]} channels (shape {tuple(x.shape)})')
 
     def _spatial_gate(self, x: Tensor, pooled: Tensor) -> Tensor:

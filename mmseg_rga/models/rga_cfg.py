@@ -10,6 +10,7 @@ from typing import Optional
 import torch.nn as nn
 from mmseg.registry import MODELS
 
+from ..checks import InputError
 from .rga import RGABlock
 
 #: RGA settings used when ``rga_cfg`` does not give them. 33x33 nodes: (33 - 1) divides
@@ -30,7 +31,7 @@ def _check_keys(cfg: dict, what: str) -> None:
         if key not in valid:
             close = difflib.get_close_matches(str(key), valid, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ''
-            raise ValueError(f'unknown {what} key {key!r}{hint}; valid keys: {valid}')
+            raise InputError(f'unknown {what} key {key!r}{hint}; valid keys: {valid}')
 
 
 def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
@@ -47,14 +48,14 @@ def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
     if rga_cfg is None:
         rga_cfg = {}
     if not isinstance(rga_cfg, dict):
-        raise ValueError(f'rga_cfg must be a dict of RGABlock arguments or None; got '
+        raise InputError(f'rga_cfg must be a dict of RGABlock arguments or None; got '
                          f'{type(rga_cfg).__name__}: {rga_cfg!r}')
     cfg = dict(rga_cfg)
     if cfg.pop('type', 'RGABlock') != 'RGABlock':
-        raise ValueError(f"rga_cfg['type'] must be 'RGABlock' (or left out); got "
+        raise InputError(f"rga_cfg['type'] must be 'RGABlock' (or left out); got "
                          f"{rga_cfg['type']!r}")
     if 'in_channels' in cfg:
-        raise ValueError('rga_cfg must not set in_channels: the block takes the channels of the '
+        raise InputError('rga_cfg must not set in_channels: the block takes the channels of the '
                          f"map it attends to; got in_channels={cfg['in_channels']!r}")
     _check_keys(cfg, 'rga_cfg')
     _check_keys(fallbacks, 'RGA fallback')
@@ -64,7 +65,7 @@ def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
 def build_rga_block(rga_cfg: Optional[dict], in_channels: int, **fallbacks) -> nn.Module:
     """Build ``RGABlock(in_channels, **resolve_rga_cfg(rga_cfg, **fallbacks))`` via ``MODELS``."""
     if isinstance(rga_cfg, dict) and 'in_channels' in rga_cfg:
-        raise ValueError('rga_cfg must not set in_channels: the block always has the attended '
+        raise InputError('rga_cfg must not set in_channels: the block always has the attended '
                          f"map's channels ({in_channels}); got "
                          f"in_channels={rga_cfg['in_channels']!r}")
     cfg = resolve_rga_cfg(rga_cfg, **fallbacks)

@@ -14,13 +14,15 @@ import numpy as np
 
 from mmseg_rga.datasets.transforms import LabelValueError
 
+from .errors import ToolError
+
 PREPARE_CMD = 'python tools/dataset_converters/prepare_cityscapes.py data/cityscapes'
 SYNTHETIC_CMD = ('python tools/dataset_converters/generate_synthetic_cityscapes.py '
                  '--out data/synthetic_cityscapes')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(ToolError, FileNotFoundError):
     """The data directory of a dataset config is missing or empty."""
 
 

@@ -1,29 +1,66 @@
-"""Config mistakes as one line on stderr (``error: ...``, exit 1) instead of a traceback.
+"""How every tool ends on an error: one exception type, one ``main()`` wrapper.
 
-* :func:`missing_config_message`: a config path that does not exist, with the nearest config
-  under the repo's ``configs/`` (by name, ``difflib``);
-* :func:`one_line_errors`: ``ValueError``/``KeyError``/``TypeError`` raised while the config is
-  loaded or the Runner (model, hooks, ...) is built: a wrong ``type`` (mmengine names the
-  registry), an unknown ``rga_cfg``/``RGANeck`` key, a bad argument value. The library raises
-  them as usual; only the tools shorten them.
+* Expected problems -- a missing config or checkpoint, an unknown ``type`` in a registry, an
+  unknown ``rga_cfg`` key, a bad argument value, a dataset layout or label problem, an unsafe
+  checkpoint -- print ``error: <one line>`` on stderr and exit 1. They are :class:`ToolError`
+  (raised by the tools), :class:`~mmseg_rga.checks.InputError` (raised by the plugin; ToolError
+  is one), a ``pickle.UnpicklingError`` from a checkpoint, a ``KeyError`` raised by mmengine's
+  registry (a ``type`` it does not know) and a ``TypeError`` for a keyword argument a class
+  does not take (or a required one left out).
+* Anything else is a bug (in the plugin, in mmseg or in a user's own module). It prints one line
+  naming the exception and the file and line where it was raised, writes the full traceback to a
+  file (in the work dir when the tool has one, see :func:`set_traceback_dir`) and exits 1.
+  ``--debug`` (every tool takes it, :func:`add_debug_argument`) prints the traceback instead.
+
+A tool is::
+
+    def main(argv=None): ...          # raises ToolError for what the user can fix
+
+    if __name__ == '__main__':
+        run_main(main)
 """
-import contextlib
 import difflib
 import glob
+import os
 import os.path as osp
+import pickle
+import re
 import sys
-from typing import Iterator, Optional, Tuple, Type
+import tempfile
+import time
+import traceback
+from typing import Callable, List, Optional
+
+from mmseg_rga.checks import InputError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_ERRORS: Tuple[Type[BaseException], ...] = (ValueError, KeyError, TypeError)
+DEBUG_FLAG = '--debug'
+_REGISTRY_DIR = osp.join('mmengine', 'registry')
+_BAD_ARGUMENTS = re.compile(r'unexpected keyword argument|missing \d+ required \w+ argument')
+_traceback_dir: Optional[str] = None
+
+
+class ToolError(InputError):
+    """A problem the user can fix (the message says what was expected): ``error: ...``, exit 1."""
+
+
+def add_debug_argument(parser) -> None:
+    """``--debug`` (read by :func:`run_main`): print the full traceback of a bug."""
+    parser.add_argument(DEBUG_FLAG, action='store_true',
+                        help='on an unexpected error, print the full traceback (otherwise one '
+                        'line names it and the file the traceback was written to)')
+
+
+def set_traceback_dir(path: Optional[str]) -> None:
+    """Where :func:`run_main` writes the traceback of a bug (a tool's work dir)."""
+    global _traceback_dir
+    _traceback_dir = path
 
 
 def nearest_config(path: str, root: str = REPO_ROOT) -> Optional[str]:
     """The config under ``root/configs`` whose path is closest to ``path`` (or None)."""
     configs = sorted(osp.relpath(p, root) for p in glob.glob(
         osp.join(root, 'configs', '**', '*.py'), recursive=True))
-    if not configs:
-        return None
     by_name = {}
     for rel in configs:
         by_name.setdefault(osp.basename(rel), rel)
@@ -43,15 +80,65 @@ def one_line(err: BaseException) -> str:
     return ' '.join(text.split()) or type(err).__name__
 
 
-def exit_with(message: str) -> None:
-    sys.exit(f'error: {message}')
+def raised_at(err: BaseException):
+    """The innermost traceback entry of ``err`` (the frame that raised it), or None."""
+    entries = traceback.extract_tb(err.__traceback__)
+    return entries[-1] if entries else None
 
 
-@contextlib.contextmanager
-def one_line_errors(*kinds: Type[BaseException]) -> Iterator[None]:
-    """Turn ``kinds`` (default :data:`CONFIG_ERRORS`) raised in the block into ``error: <msg>``
-    on stderr and exit status 1."""
+def is_expected(err: BaseException) -> bool:
+    """Whether ``err`` is a problem with the user's input rather than a bug (see the module)."""
+    if isinstance(err, (InputError, pickle.UnpicklingError)):
+        return True
+    if isinstance(err, TypeError) and _BAD_ARGUMENTS.search(str(err)):
+        return True  # a config passed an argument the class does not take (or left one out)
+    if isinstance(err, KeyError):  # a `type` the registry does not know
+        where = raised_at(err)
+        return where is not None and _REGISTRY_DIR in where.filename
+    return False
+
+
+def write_traceback(err: BaseException, directory: Optional[str] = None) -> Optional[str]:
+    """Write the formatted traceback of ``err`` to a new file; its path, or None if unwritable."""
+    directory = directory or _traceback_dir or osp.join(tempfile.gettempdir(), 'mmseg_rga')
+    name = f'traceback_{time.strftime("%Y%m%d_%H%M%S")}_{os.getpid()}.txt'
     try:
-        yield
-    except (kinds or CONFIG_ERRORS) as err:
-        exit_with(one_line(err))
+        os.makedirs(directory, exist_ok=True)
+        path = osp.join(directory, name)
+        with open(path, 'w') as f:
+            f.write(''.join(traceback.format_exception(err)))
+    except OSError:
+        return None
+    return path
+
+
+def bug_line(err: BaseException, traceback_path: Optional[str]) -> str:
+    """``<Type>: <message> (raised at <file>:<line> in <function>); full traceback in <path>``."""
+    where = raised_at(err)
+    at = f' (raised at {where.filename}:{where.lineno} in {where.name})' if where else ''
+    saved = (f'; full traceback in {traceback_path}' if traceback_path
+             else '; the traceback could not be written')
+    return (f'{type(err).__name__}: {one_line(err)}{at}{saved}; rerun with {DEBUG_FLAG} to '
+            'print it')
+
+
+def run_main(main: Callable[[Optional[List[str]]], object],
+             argv: Optional[List[str]] = None) -> None:
+    """Run a tool's ``main(argv)`` and exit: 0 on success (or ``main``'s int), 1 on an error.
+
+    See the module docstring for what is printed; ``--debug`` in ``argv`` re-raises bugs.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        result = main(argv)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: B902  (one place decides what the user sees)
+        if is_expected(err):
+            print(f'error: {one_line(err)}', file=sys.stderr)
+            sys.exit(1)
+        if DEBUG_FLAG in argv:
+            raise
+        print(f'error: {bug_line(err, write_traceback(err))}', file=sys.stderr)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -4,22 +4,19 @@
   ``--synthetic-data``, ``--check-labels``, ``--no-data-check``, ``--local-rank``);
 * :func:`load_config`: the config file + ``--synthetic-data`` + ``--cfg-options`` + work_dir;
 * :func:`run`: data checks, CPU distributed setup, the Runner's train() or test() (atomic
-  checkpoint hook, safe checkpoint loading, config errors in one line).
+  checkpoint hook, safe checkpoint loading). Errors are reported by
+  :func:`~mmseg_rga.tooling.errors.run_main`; a bug's traceback goes to the work dir.
 """
 import argparse
 import os
 import os.path as osp
-import pickle
-import sys
 from typing import List
 
 from mmseg_rga.checks import check_positive_int
-from mmseg_rga.engine import NoIntactCheckpointError, UnsafeCheckpointError
-
 from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook
-from .data_check import DatasetNotFoundError, LabelValueError, check_data
+from .data_check import check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
-from .errors import CONFIG_ERRORS, exit_with, missing_config_message, one_line_errors
+from .errors import ToolError, add_debug_argument, missing_config_message, set_traceback_dir
 
 
 def positive_int(text: str) -> int:
@@ -68,6 +65,7 @@ def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
         action='store_true',
         help='skip the dataset directory and label checks')
     add_unsafe_load_argument(parser)
+    add_debug_argument(parser)
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -81,44 +79,41 @@ def load_config(args):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
-        exit_with(missing_config_message(args.config))
-    with one_line_errors(*CONFIG_ERRORS, FileNotFoundError):  # e.g. a missing _base_
+        raise ToolError(missing_config_message(args.config))
+    try:
         cfg = Config.fromfile(args.config)
-        cfg.launcher = args.launcher
-        if args.synthetic_data:
-            apply_synthetic_data_option(cfg, args.synthetic_data)
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
+    except (FileNotFoundError, SyntaxError, KeyError) as err:  # a missing _base_, a typo
+        raise ToolError(f'cannot load config {args.config}: {type(err).__name__}: {err}') from err
+    cfg.launcher = args.launcher
+    if args.synthetic_data:
+        apply_synthetic_data_option(cfg, args.synthetic_data)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     # work_dir: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_traceback_dir(cfg.work_dir)
     return cfg
 
 
 def run(cfg, mode: str, args) -> None:
     """Check the data, then ``Runner.from_cfg(cfg).train()`` or ``.test()``.
 
-    Dataset and label problems exit with their message (no traceback) before the Runner is
-    built; on a CPU host a distributed launch runs with gloo (see :mod:`.dist`).
+    Dataset and label problems raise before the Runner is built; on a CPU host a distributed launch runs with gloo (see :mod:`.dist`).
     """
     from mmengine.runner import Runner
     from mmseg.registry import RUNNERS
 
     if not args.no_data_check:
-        try:
-            check_data(cfg, dataloaders_for(mode, cfg), args.check_labels)
-        except (DatasetNotFoundError, LabelValueError) as err:
-            sys.exit(f'{type(err).__name__}: {err}')
+        check_data(cfg, dataloaders_for(mode, cfg), args.check_labels)
     cpu_dist = setup_cpu_distributed(cfg)
     if mode == 'train':
         use_atomic_checkpoint_hook(cfg)
-    with one_line_errors():  # wrong `type`, unknown rga_cfg key, ...: one line, exit 1
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    with one_line_errors(UnsafeCheckpointError, NoIntactCheckpointError, pickle.UnpicklingError):
-        with checkpoint_loading(unsafe=args.unsafe_load):
-            getattr(runner, mode)()
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    with checkpoint_loading(unsafe=args.unsafe_load):
+        getattr(runner, mode)()
     if cpu_dist:
         teardown_cpu_distributed()
 

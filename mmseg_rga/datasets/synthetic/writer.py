@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from ...checks import check_positive_int, is_int
+from ...checks import InputError, check_positive_int, is_int
 from .canvas import CLASSES
 from .painter import paint_scene
 
@@ -34,7 +34,7 @@ def synthetic_scene(seed: int, split: str, index: int,
     A pure function of ``(seed, split, index, image_size)``.
     """
     if split not in _SPLIT_ID:
-        raise ValueError(f'split must be one of {tuple(_SPLIT_ID)}; got {split!r}')
+        raise InputError(f'split must be one of {tuple(_SPLIT_ID)}; got {split!r}')
     h, w = check_size(image_size)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_ID[split], int(index)]))
     return paint_scene(rng, h, w)
@@ -43,7 +43,7 @@ def synthetic_scene(seed: int, split: str, index: int,
 def check_size(image_size) -> Tuple[int, int]:
     if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
             or any(not is_int(v) or v < 32 for v in image_size)):
-        raise ValueError(f'image_size must be (height, width) ints >= 32; got {image_size!r}')
+        raise InputError(f'image_size must be (height, width) ints >= 32; got {image_size!r}')
     return int(image_size[0]), int(image_size[1])
 
 
@@ -74,7 +74,7 @@ def generate_synthetic_cityscapes(root: str, num_train: int = 200, num_val: int 
     for name, n in (('num_train', num_train), ('num_val', num_val)):
         check_positive_int(n, name, minimum=0)
     if not city or os.sep in city or '_' in city:
-        raise ValueError(f'city must be a non-empty name without "_" or "{os.sep}"; got {city!r}')
+        raise InputError(f'city must be a non-empty name without "_" or "{os.sep}"; got {city!r}')
     splits: Dict[str, List[str]] = {}
     for split, n in (('train', num_train), ('val', num_val)):
         img_dir = osp.join(root, 'leftImg8bit', split, city)

@@ -32,6 +32,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...checks import InputError
 from ..rga_cfg import build_rga_block
 
 
@@ -124,9 +125,9 @@ def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type
         >>> MODELS.register_module(module=rga_head(NLHead))  # type='RGANLHead'
     """
     if not (isinstance(base_cls, type) and issubclass(base_cls, BaseDecodeHead)):
-        raise ValueError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
+        raise InputError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
     if not _method_reaches_cls_seg(base_cls, 'forward', 0, set()):
-        raise ValueError(f'rga_head expects a decode head whose forward calls self.cls_seg(feat) '
+        raise InputError(f'rga_head expects a decode head whose forward calls self.cls_seg(feat) '
                          f'(RGA is applied there); {base_cls.__name__}.forward never reaches '
                          f'cls_seg, so RGA would be built and never used')
     name = name or f'RGA{base_cls.__name__}'

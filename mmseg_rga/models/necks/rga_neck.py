@@ -13,7 +13,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...checks import check_positive_int, is_int
+from ...checks import InputError, check_positive_int, is_int
 from ..rga_cfg import build_rga_block, rga_cfg_keys
 
 FUSIONS = ('concat', 'replace')
@@ -71,12 +71,12 @@ class RGANeck(BaseModule):
         if is_int(in_channels):
             in_channels = [in_channels]
         if not isinstance(in_channels, (list, tuple)) or not in_channels:
-            raise ValueError('in_channels must be a positive int or a non-empty list of positive '
+            raise InputError('in_channels must be a positive int or a non-empty list of positive '
                              f'ints (one per backbone level); got {in_channels!r}')
         self.in_channels: List[int] = [
             check_positive_int(c, f'in_channels[{i}]') for i, c in enumerate(in_channels)]
         if fusion not in FUSIONS:
-            raise ValueError(f'fusion must be one of {FUSIONS}; got {fusion!r}')
+            raise InputError(f'fusion must be one of {FUSIONS}; got {fusion!r}')
         self.num_levels = len(self.in_channels)
         self.in_index: List[int] = self._normalize_index(in_index)
         self.fusion = fusion
@@ -92,27 +92,27 @@ class RGANeck(BaseModule):
         indices = [in_index] if is_int(in_index) else in_index
         if (not isinstance(indices, (list, tuple)) or not indices
                 or not all(is_int(i) for i in indices)):
-            raise ValueError('in_index must be an int or a non-empty list of ints; got '
+            raise InputError('in_index must be an int or a non-empty list of ints; got '
                              f'{in_index!r}')
         normalized = []
         for i in indices:
             if not -self.num_levels <= i < self.num_levels:
-                raise ValueError(f'in_index {i} is out of range for {self.num_levels} levels '
+                raise InputError(f'in_index {i} is out of range for {self.num_levels} levels '
                                  f'(in_channels={self.in_channels}); expected an index in '
                                  f'[{-self.num_levels}, {self.num_levels - 1}]')
             normalized.append(i % self.num_levels)
         if len(set(normalized)) != len(normalized):
-            raise ValueError(f'in_index selects a level twice; got {in_index!r} '
+            raise InputError(f'in_index selects a level twice; got {in_index!r} '
                              f'(= levels {normalized})')
         return normalized
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """(B, C_i, H_i, W_i) per level -> (B, out_channels[i], H_i, W_i) per level."""
         if not isinstance(inputs, (list, tuple)):
-            raise ValueError('RGANeck expects a tuple/list of backbone levels; got '
+            raise InputError('RGANeck expects a tuple/list of backbone levels; got '
                              f'{type(inputs).__name__}')
         if len(inputs) != self.num_levels:
-            raise ValueError(f'RGANeck was built for {self.num_levels} levels '
+            raise InputError(f'RGANeck was built for {self.num_levels} levels '
                              f'(in_channels={self.in_channels}) but got {len(inputs)} inputs')
         outs = list(inputs)
         for level, block in zip(self.in_index, self.rga_blocks):
@@ -128,12 +128,12 @@ def _merge_deprecated(rga_cfg: Optional[dict], flat: dict) -> Optional[dict]:
         return rga_cfg
     unknown = sorted(set(flat) - set(rga_cfg_keys()))
     if unknown:
-        raise TypeError(f'RGANeck got unexpected arguments {unknown}; it takes in_channels, '
+        raise InputError(f'RGANeck got unexpected arguments {unknown}; it takes in_channels, '
                         'in_index, fusion, rga_cfg, init_cfg (RGA settings go into rga_cfg: '
                         f'{rga_cfg_keys()})')
     both = sorted(set(flat) & set(rga_cfg or {}))
     if both:
-        raise ValueError(f'RGANeck got {both} both as arguments and in rga_cfg; keep rga_cfg')
+        raise InputError(f'RGANeck got {both} both as arguments and in rga_cfg; keep rga_cfg')
     warnings.warn(f'RGANeck({", ".join(f"{k}=..." for k in flat)}) is deprecated: pass '
                   f'rga_cfg=dict({", ".join(f"{k}=..." for k in flat)}) instead',
                   DeprecationWarning, stacklevel=3)

@@ -24,6 +24,8 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...checks import InputError
+
 #: crops per ``encode_decode`` call when ``test_cfg`` does not set ``crop_batch``
 DEFAULT_CROP_BATCH = 8
 
@@ -72,7 +74,7 @@ class BatchedSlideEncoderDecoder(EncoderDecoder):
         super().__init__(*args, **kwargs)
         crop_batch = (self.test_cfg or {}).get('crop_batch', DEFAULT_CROP_BATCH)
         if isinstance(crop_batch, bool) or not isinstance(crop_batch, int) or crop_batch < 1:
-            raise ValueError(f'test_cfg.crop_batch must be an int >= 1 (crops per '
+            raise InputError(f'test_cfg.crop_batch must be an int >= 1 (crops per '
                              f'encode_decode call); got {crop_batch!r}')
         self.crop_batch = crop_batch
 
