@@ -19,8 +19,10 @@ def test_run_tool_logs_and_raises_with_the_tail(tmp_path, capsys):
     assert run_tool(ok, str(log), str(tmp_path), echo=True, threads=3) >= 0
     assert log.read_text() == 'threads 3\n' and '   threads 3' in capsys.readouterr().out
     bad = [sys.executable, '-c', 'print("last words"); raise SystemExit(4)']
-    with pytest.raises(ToolFailed, match=r'(?s)last words.*failed \(exit 4\)'):
+    with pytest.raises(ToolFailed, match=r'failed \(exit 4\)') as err:
         run_tool(bad, str(log), str(tmp_path))
+    assert '\n' not in str(err.value) and str(log) in str(err.value)
+    assert 'last words' in capsys.readouterr().err
 
 
 def test_schedule_options():

@@ -111,6 +111,8 @@ def test_missing_cityscapesscripts_says_how_to_install(tmp_path, tool, monkeypat
     monkeypatch.setitem(sys.modules, 'cityscapesscripts', None)
     monkeypatch.setitem(sys.modules, 'cityscapesscripts.preparation', None)
     monkeypatch.setitem(sys.modules, 'cityscapesscripts.preparation.json2labelImg', None)
-    with pytest.raises(ImportError, match='pip install cityscapesscripts'):
+    with pytest.raises(tool.ToolError, match='pip install cityscapesscripts'):
         tool.prepare_cityscapes(str(root))
-    assert tool.main([str(root)]) == 1
+    with pytest.raises(SystemExit) as exit_:
+        tool.run_main(tool.main, [str(root)])
+    assert exit_.value.code == 1

@@ -9,6 +9,8 @@ import sys
 import cv2
 import pytest
 
+from mmseg_rga.tooling.errors import ToolError
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'seed_study.py')
 
@@ -40,7 +42,7 @@ def test_parse_per_class(tmp_path):
     assert ious['road'] == 91.25 and ious['traffic light'] == 0.0
     assert ious['sidewalk'] != ious['sidewalk']  # nan
     log.write_text('no table here\n')
-    with pytest.raises(SystemExit, match='per class results'):
+    with pytest.raises(ToolError, match='per class results'):
         _tool().parse_per_class(str(log))
 
 

@@ -125,7 +125,7 @@ def test_finds_every_block_and_rejects_models_without_one(tmp_path, tool):
         'in_channels=128', 'in_channels=64'))
     img = tmp_path / 'x.png'
     cv2.imwrite(str(img), np.zeros((32, 32, 3), np.uint8))
-    with pytest.raises(SystemExit, match='no RGABlock'):
+    with pytest.raises(tool.ToolError, match='no RGABlock'):
         tool.main([plain, plain_ckpt, str(img), '--out', str(tmp_path / 'o')])
 
 

@@ -26,12 +26,16 @@ import os.path as osp
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Dict, List, Optional
 
-TOOLS = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(TOOLS)
-if sys.path[0] != REPO:  # this checkout's mmseg_rga wins over any installed copy
-    sys.path.insert(0, REPO)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
+
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
+
+REPO = str(ROOT)
+TOOLS = osp.join(REPO, 'tools')
 
 import numpy as np  # noqa: E402
 
@@ -79,6 +83,7 @@ def parse_args(argv=None):
     parser.add_argument('--num-figure-images', type=positive_int, default=4)
     parser.add_argument('--tiny', action='store_true',
                         help='4 train + 2 val images, 2 iterations: a smoke test (CI)')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.tiny:
         args.num_train, args.num_val, args.iters = 4, 2, 2
@@ -149,7 +154,7 @@ def make_figure(models: Dict, results: Dict, images: List[str], out_path: str) -
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise SystemExit(f'the demo figure needs matplotlib: pip install matplotlib ({err})')
+        raise ToolError(f'the demo figure needs matplotlib: pip install matplotlib ({err})')
 
     meta = models['rga'].dataset_meta
     colorize = lambda rgb, seg: draw_segmentation(rgb, seg, meta, opacity=1.0)  # noqa: E731
@@ -255,4 +260,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

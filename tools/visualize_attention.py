@@ -26,18 +26,17 @@ import argparse
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if sys.path[0] != REPO_ROOT:
-    sys.path.insert(0, REPO_ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from mmseg_rga.engine import UnsafeCheckpointError  # noqa: E402
 from mmseg_rga.tooling.checkpoint import add_unsafe_load_argument  # noqa: E402
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 from mmseg_rga.tooling.inference import load_model  # noqa: E402
 from mmseg_rga.visualization import (  # noqa: E402
     capture_gates,
@@ -62,6 +61,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         metavar='KEY=VALUE', help='override config settings, as in tools/train.py')
     add_unsafe_load_argument(parser)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.top_k < 0:
         parser.error(f'--top-k must be >= 0; got {args.top_k}')
@@ -101,7 +101,7 @@ def visualize(model, image_path: str, out_dir: str, top_k: int = 4, opacity: flo
     """Write every PNG described in the module docstring for one image; return their paths."""
     bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise SystemExit(f'cannot read image {image_path!r}')
+        raise ToolError(f'cannot read image {image_path!r} (expected a file OpenCV can read)')
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     result, gates = infer_with_gates(model, image_path)
     seg = result.pred_sem_seg.data[0].cpu().numpy()
@@ -125,23 +125,20 @@ def visualize(model, image_path: str, out_dir: str, top_k: int = 4, opacity: flo
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        model = load_model(args.config, args.checkpoint, args.device, args.slide,
-                           args.cfg_options, args.unsafe_load)
-    except UnsafeCheckpointError as err:
-        raise SystemExit(f'error: {err}') from None
+    model = load_model(args.config, args.checkpoint, args.device, args.slide,
+                       args.cfg_options, args.unsafe_load)
     blocks = find_rga_blocks(model)
     if not blocks:
-        raise SystemExit(f'{args.config} builds no RGABlock (is it an RGA config?); only the '
+        raise ToolError(f'{args.config} builds no RGABlock (is it an RGA config?); only the '
                          'prediction would be drawn')
     print(f'RGA blocks: {", ".join(blocks)}')
     for image in args.images:
         try:
             written = visualize(model, image, args.out, args.top_k, args.opacity)
         except ImportError as err:  # matplotlib (the chart) is optional
-            raise SystemExit(f'ImportError: {err}') from None
+            raise ToolError(str(err)) from err
         print(f'{image}: wrote {len(written)} images to {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -15,9 +15,11 @@ import sys
 import time
 from typing import Dict, Iterable, List
 
+from .errors import ToolError
 
-class ToolFailed(RuntimeError):
-    """A tool exited non-zero; the message ends with the last lines of its log."""
+
+class ToolFailed(ToolError):
+    """A tool run by another exited non-zero, or left no result (its log is named)."""
 
 
 def run_tool(cmd: List[str], log_path: str, cwd: str, echo: bool = False,
@@ -31,7 +33,7 @@ def run_tool(cmd: List[str], log_path: str, cwd: str, echo: bool = False,
         float: the wall time in seconds.
 
     Raises:
-        ToolFailed: the tool exited non-zero.
+        ToolFailed: the tool exited non-zero (the end of its log is written to stderr).
     """
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
@@ -49,7 +51,9 @@ def run_tool(cmd: List[str], log_path: str, cwd: str, echo: bool = False,
     if proc.returncode != 0:
         with open(log_path) as f:
             tail = ''.join(f.readlines()[-40:])
-        raise ToolFailed(f'{tail}\n{cmd[1]} failed (exit {proc.returncode}); log: {log_path}')
+        sys.stderr.write(tail)
+        raise ToolFailed(f'{cmd[1]} failed (exit {proc.returncode}); its last lines are above, '
+                         f'the whole log is {log_path}')
     return time.perf_counter() - start
 
 

@@ -1,7 +1,8 @@
 """What tools/train.py and tools/test.py share beyond mmseg's own scripts.
 
 * :func:`add_plugin_arguments`: the flags both tools take (``--cfg-options``, ``--launcher``,
-  ``--synthetic-data``, ``--check-labels``, ``--no-data-check``, ``--local-rank``);
+  ``--synthetic-data``, ``--synthetic-size``, ``--check-labels``, ``--no-data-check``,
+  ``--local-rank``, ``--debug``);
 * :func:`load_config`: the config file + ``--synthetic-data`` + ``--cfg-options`` + work_dir;
 * :func:`run`: data checks, CPU distributed setup, the Runner's train() or test() (atomic
   checkpoint hook, safe checkpoint loading). Errors are reported by
@@ -10,9 +11,10 @@
 import argparse
 import os
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 from mmseg_rga.checks import check_positive_int
+
 from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook
 from .data_check import check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
@@ -54,6 +56,14 @@ def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
         'Cityscapes-format dataset to DIR (unless there) and point the config at it '
         '(19 classes, pretrained=None); --cfg-options still win')
     parser.add_argument(
+        '--synthetic-size',
+        type=positive_int,
+        nargs=2,
+        default=(256, 512),
+        metavar=('H', 'W'),
+        help='height and width of the --synthetic-data images (default 256 512; the crops and '
+        'resize scales of the config shrink to fit)')
+    parser.add_argument(
         '--check-labels',
         type=int,
         default=8,
@@ -70,23 +80,32 @@ def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def load_config(args):
-    """Config file + ``--synthetic-data`` + ``--cfg-options``, launcher and work_dir set."""
+def read_config(path: str, cfg_options: Optional[dict] = None):
+    """``Config.fromfile(path)`` (+ ``cfg_options``); ToolError for a missing or broken file."""
     from mmengine.config import Config
 
+    if not osp.isfile(path):
+        raise ToolError(missing_config_message(path))
+    try:
+        cfg = Config.fromfile(path)
+    except (FileNotFoundError, SyntaxError, KeyError) as err:  # a missing _base_, a typo
+        raise ToolError(f'cannot load config {path}: {type(err).__name__}: {err}') from err
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def load_config(args):
+    """Config file + ``--synthetic-data`` + ``--cfg-options``, launcher and work_dir set."""
     from .synthetic_data import apply_synthetic_data_option
 
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if not osp.isfile(args.config):
-        raise ToolError(missing_config_message(args.config))
-    try:
-        cfg = Config.fromfile(args.config)
-    except (FileNotFoundError, SyntaxError, KeyError) as err:  # a missing _base_, a typo
-        raise ToolError(f'cannot load config {args.config}: {type(err).__name__}: {err}') from err
+    cfg = read_config(args.config)
     cfg.launcher = args.launcher
     if args.synthetic_data:
-        apply_synthetic_data_option(cfg, args.synthetic_data)
+        apply_synthetic_data_option(cfg, args.synthetic_data,
+                                    image_size=tuple(args.synthetic_size))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     # work_dir: CLI > config > ./work_dirs/<config name>
@@ -101,7 +120,8 @@ def load_config(args):
 def run(cfg, mode: str, args) -> None:
     """Check the data, then ``Runner.from_cfg(cfg).train()`` or ``.test()``.
 
-    Dataset and label problems raise before the Runner is built; on a CPU host a distributed launch runs with gloo (see :mod:`.dist`).
+    Dataset and label problems raise before the Runner is built; on a CPU host a distributed
+    launch runs with gloo (see :mod:`.dist`).
     """
     from mmengine.runner import Runner
     from mmseg.registry import RUNNERS

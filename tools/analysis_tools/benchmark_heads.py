@@ -23,8 +23,13 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
+
+from mmseg_rga.tooling.errors import add_debug_argument, run_main  # noqa: E402
+
 MMSEG = 'mmseg::{}_r101-d8_4xb2-40k_cityscapes-769x769.py'
 OURS = 'configs/rga/{}-rga_r101-d8_4xb2-40k_cityscapes-769x769.py'
 #: key -> (config, RGA node count override or None)
@@ -180,6 +185,7 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--threads', type=int, default=0, help="CPU threads (0: torch's)")
     parser.add_argument('--worker', choices=list(HEADS), help=argparse.SUPPRESS)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     unknown = [k for k in args.heads if k not in HEADS]
     if unknown:
@@ -196,4 +202,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -10,10 +10,17 @@ matrix / kernel measured in this run (< 1: the matrices are faster)::
 """
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
+
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import torch
 import torch.nn.functional as F
+
+from mmseg_rga.tooling.errors import add_debug_argument, run_main  # noqa: E402
 
 #: (H, W) -> (h, w): the 769-crop map to 33x33 nodes, the whole 1024x2048 image's map to 33x33
 #: and to 97x97 nodes (output stride 8).
@@ -56,7 +63,7 @@ def measure(fn, x, upstream, repeats):
     return best_time(forward, repeats), best_time(train_step, repeats)
 
 
-def main():
+def main(argv=None):
     from mmseg_rga.models import FixedSizePool
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -64,7 +71,8 @@ def main():
     parser.add_argument('--channels', type=int, default=512)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--align-corners', type=int, default=1, choices=(0, 1))
-    args = parser.parse_args()
+    add_debug_argument(parser)
+    args = parser.parse_args(argv)
     print(f'B={args.batch} C={args.channels} align_corners={bool(args.align_corners)} '
           f'threads={torch.get_num_threads()}, best of {args.repeats}')
     print('| input -> nodes | fwd matrix (ms) | fwd kernel (ms) | fwd ratio | '
@@ -83,4 +91,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -17,11 +17,13 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if sys.path[0] != ROOT:
-    sys.path.insert(0, ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
+
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
+
 CASES = ('relation_fast', 'relation_reference', 'block_fast', 'block_reference')
 
 
@@ -83,7 +85,7 @@ def run_case(case, batch, channels, size, ratio, repeats):
                           peak_mib=(peak - base) / 1024)))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batch', type=int, default=2)
@@ -92,7 +94,8 @@ def main():
     parser.add_argument('--ratio', type=int, default=8, help='r_c = r_s = r_d')
     parser.add_argument('--repeats', type=int, default=1)
     parser.add_argument('--case', choices=CASES, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    add_debug_argument(parser)
+    args = parser.parse_args(argv)
     if args.case:
         run_case(args.case, args.batch, args.channels, args.size, args.ratio, args.repeats)
         return
@@ -103,7 +106,9 @@ def main():
                '--ratio', str(args.ratio), '--repeats', str(args.repeats)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            sys.exit(f'{case} failed:\n{proc.stderr[-3000:]}')
+            sys.stderr.write(proc.stderr[-3000:])
+            raise ToolError(f'benchmark case {case} failed (exit {proc.returncode}); its last '
+                            'output is above')
         results[case] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f'RGA relation path and RGA-SC block, forward+backward, B={args.batch}, '
           f'C={args.channels}, {args.size}x{args.size} (N={args.size ** 2}), ratios {args.ratio}, '
@@ -118,4 +123,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

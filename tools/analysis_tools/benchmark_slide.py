@@ -17,10 +17,20 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
+
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmseg_rga.tooling.errors import (  # noqa: E402
+    ToolError,
+    add_debug_argument,
+    missing_config_message,
+    run_main,
+)
+
 ROLES = ('mmseg', 'batched')
 
 
@@ -41,6 +51,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int,
                         help="CPU threads (default: torch's); on a busy shared CPU use 1")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     for name in ('batch', 'crop_batch', 'reps'):
         if getattr(args, name) < 1:
@@ -48,7 +59,7 @@ def parse_args(argv=None):
     if not os.path.exists(args.config) and os.path.exists(os.path.join(ROOT, args.config)):
         args.config = os.path.join(ROOT, args.config)  # a repo config, run from elsewhere
     if not os.path.isfile(args.config):
-        sys.exit(f'benchmark_slide: config file not found: {args.config}')
+        raise ToolError(missing_config_message(args.config))
     if min(args.shape) < 1:
         parser.error(f'--shape must be positive; got {args.shape}')
     return args
@@ -66,7 +77,7 @@ def build_model(args):
 
     cfg = Config.fromfile(args.config)
     if cfg.model.get('type') not in ('EncoderDecoder', 'BatchedSlideEncoderDecoder'):
-        raise ValueError(f"expected a config whose model is an EncoderDecoder; got type="
+        raise ToolError(f"expected a config whose model is an EncoderDecoder; got type="
                          f"{cfg.model.get('type')!r} in {args.config}")
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.pop('data_preprocessor', None)
@@ -128,10 +139,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        model = build_model(args)
-    except (OSError, ValueError, KeyError) as error:
-        sys.exit(f'benchmark_slide: {type(error).__name__}: {error}')
+    model = build_model(args)
     from mmseg_rga.models.segmentors import slide_windows
     cfg = model.test_cfg
     crops = len(slide_windows(tuple(args.shape), cfg.crop_size, cfg.stride))
@@ -151,4 +159,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

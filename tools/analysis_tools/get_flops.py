@@ -16,12 +16,14 @@ RGA-SC block alone (r = 8, align_corners=True) on the output-stride-8 map of an 
 """
 import argparse
 import sys
+from pathlib import Path
+
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import torch
 
-
-class ToolError(Exception):
-    """A bad input: printed in one line, exit 1."""
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -36,6 +38,7 @@ def parse_args(argv=None):
                         help='count one RGA-SC block with C channels instead of a config')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if min(args.shape) < 1:
         raise ToolError(f'--shape needs two positive ints H W; got {args.shape}')
@@ -47,18 +50,13 @@ def parse_args(argv=None):
 
 
 def build_model(args):
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
     from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
+    from mmseg_rga.tooling.launch import read_config
 
-    try:
-        cfg = Config.fromfile(args.config)
-    except FileNotFoundError as err:
-        raise ToolError(f'config not found: {args.config!r} ({err})')
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     revert_sync_bn_in_cfg(cfg.model)
     cfg.model.pretrained = None
@@ -86,30 +84,26 @@ def report(title, counts):
 
 def main(argv=None):
     from mmseg_rga.analysis.flops import count_flops, sweep_pooled
-    try:
-        args = parse_args(argv)
-        if args.block:
-            model, inputs = build_block(args)
-            counts = count_flops(model.rga, inputs)
-            counts['blocks'] = {'rga': tuple(inputs.shape)}
-            what = f'RGA-SC block C={args.block} on {tuple(inputs.shape[-2:])} (S=33)'
-        else:
-            model = build_model(args)
-            inputs = torch.zeros(1, 3, *args.shape)
-            counts = count_flops(model, inputs)
-            what = f'{args.config} at {args.shape[0]}x{args.shape[1]}'
-        report(what, counts)
-        if args.sweep_pooled:
-            rows = sweep_pooled(model, counts, args.sweep_pooled)
-            print('| S | params (M) | GFLOPs | relation GFLOPs | pooling GFLOPs |')
-            print('| --- | --- | --- | --- | --- |')
-            for size, row in rows.items():
-                print(f'| {size} | {row["params"] / 1e6:.3f} | {row["flops"] / 1e9:.2f} | '
-                      f'{row["relation"] / 1e9:.3f} | {row["pooling"] / 1e9:.3f} |')
-    except (ToolError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        sys.exit(1)
+    args = parse_args(argv)
+    if args.block:
+        model, inputs = build_block(args)
+        counts = count_flops(model.rga, inputs)
+        counts['blocks'] = {'rga': tuple(inputs.shape)}
+        what = f'RGA-SC block C={args.block} on {tuple(inputs.shape[-2:])} (S=33)'
+    else:
+        model = build_model(args)
+        inputs = torch.zeros(1, 3, *args.shape)
+        counts = count_flops(model, inputs)
+        what = f'{args.config} at {args.shape[0]}x{args.shape[1]}'
+    report(what, counts)
+    if args.sweep_pooled:
+        rows = sweep_pooled(model, counts, args.sweep_pooled)
+        print('| S | params (M) | GFLOPs | relation GFLOPs | pooling GFLOPs |')
+        print('| --- | --- | --- | --- | --- |')
+        for size, row in rows.items():
+            print(f'| {size} | {row["params"] / 1e6:.3f} | {row["flops"] / 1e9:.2f} | '
+                  f'{row["relation"] / 1e9:.3f} | {row["pooling"] / 1e9:.3f} |')
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

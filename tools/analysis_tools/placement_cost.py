@@ -24,12 +24,14 @@ import os.path as osp
 import statistics
 import sys
 import time
+from pathlib import Path
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
-CONFIG = osp.join(REPO, 'configs/rga/paper_protocol/{}_r101-d8_4xb2-40k_cityscapes-769x769.py')
+from mmseg_rga.tooling.errors import add_debug_argument, run_main  # noqa: E402
+
+CONFIG = osp.join(str(ROOT), 'configs/rga/paper_protocol/{}_r101-d8_4xb2-40k_cityscapes-769x769.py')
 ROWS = ('ocnet-baseline', 'pspnet', 'deeplabv3')
 
 
@@ -43,6 +45,7 @@ def parse_args(argv=None):
     p.add_argument('--reps', type=int, default=1)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     for name in ('size', 'batch', 'reps'):
         if getattr(args, name) < 1:
@@ -65,7 +68,7 @@ def build_variant(row, variant, nodes):
     if variant == 'head':
         model.decode_head.rga_cfg.pooled_size = (nodes, nodes)
     if variant == 'c5':
-        model.neck.pooled_size = (nodes, nodes)
+        model.neck.rga_cfg.pooled_size = (nodes, nodes)
     init_default_scope('mmseg')
     neck = MODELS.build(model.neck) if variant == 'c5' else None
     return neck, MODELS.build(model.decode_head)
@@ -124,4 +127,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -20,13 +20,14 @@ import os.path as osp
 import re
 import shlex
 import sys
+from pathlib import Path
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
+REPO = str(ROOT)
 
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 from mmseg_rga.tooling.experiment import (  # noqa: E402
-    ToolFailed,
     data_root_options,
     final_checkpoint,
     read_test_metrics,
@@ -55,6 +56,7 @@ def parse_args(argv=None):
     p.add_argument('--data-seed', type=int, default=0, help='seed of the generated dataset')
     p.add_argument('--threads', type=int, default=0,
                    help='torch CPU threads per run (OMP/MKL_NUM_THREADS; 0: leave as is)')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     if args.threads < 0:
         p.error(f'--threads must be >= 0; got {args.threads}')
@@ -72,7 +74,7 @@ def parse_per_class(log_path):
         lines = f.read().splitlines()
     starts = [i for i, ln in enumerate(lines) if 'per class results' in ln]
     if not starts:
-        raise SystemExit(f'error: no "per class results" table in {log_path}')
+        raise ToolError(f'no "per class results" table in {log_path}')
     ious = {}
     for ln in lines[starts[-1] + 1:]:
         m = ROW.match(ln.strip())
@@ -242,10 +244,7 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     prepare_data(args)
     seeds = list(range(args.seeds))
-    try:
-        results = run_all(args, seeds)
-    except ToolFailed as err:
-        raise SystemExit(f'error: {err}') from None
+    results = run_all(args, seeds)
     summary = summarize(results, seeds)
     md = markdown(summary, seeds, args, command)
     print('\n' + md)
@@ -260,4 +259,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

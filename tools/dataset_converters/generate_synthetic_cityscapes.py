@@ -7,13 +7,15 @@ Train any config on it without Cityscapes: ``--synthetic-data DIR`` on tools/tra
 ``mmseg_rga.tooling.synthetic_data.use_synthetic_data(cfg, root)``.
 """
 import argparse
-import os.path as osp
 import sys
 import time
+from pathlib import Path
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes  # noqa: E402
+from mmseg_rga.tooling.errors import add_debug_argument, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -25,6 +27,7 @@ def parse_args(argv=None):
                         help='image height and width')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--city', default='synth', help='city folder / file-name prefix')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -38,4 +41,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

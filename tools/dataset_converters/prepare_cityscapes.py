@@ -17,12 +17,11 @@ mmseg's ``CityscapesDataset`` reads (cityscapesscripts' ``json2labelImg(json, pn
 import argparse
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import Dict, List, Optional
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if sys.path[0] != REPO_ROOT:
-    sys.path.insert(0, REPO_ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 from mmengine.utils import (  # noqa: E402
     mkdir_or_exist,
@@ -31,6 +30,7 @@ from mmengine.utils import (  # noqa: E402
     track_progress,
 )
 
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 from mmseg_rga.tooling.launch import positive_int  # noqa: E402
 
 SPLITS = ('train', 'val', 'test')
@@ -44,7 +44,7 @@ EXPECTED_LAYOUT = """expected the extracted official Cityscapes download:
 https://www.cityscapes-dataset.com/downloads/ into {root})"""
 
 
-class LayoutError(ValueError):
+class LayoutError(ToolError):
     """The data root does not look like the extracted Cityscapes download."""
 
 
@@ -52,7 +52,7 @@ def _import_json2label():
     try:
         from cityscapesscripts.preparation.json2labelImg import json2labelImg
     except ImportError as e:
-        raise ImportError('tools/dataset_converters/prepare_cityscapes.py needs cityscapesscripts '
+        raise ToolError('tools/dataset_converters/prepare_cityscapes.py needs cityscapesscripts '
                           '(the official Cityscapes tools): pip install cityscapesscripts  '
                           f'(import failed: {e})') from e
     return json2labelImg
@@ -135,23 +135,19 @@ def parse_args(argv=None):
                         '(default: data_root)')
     parser.add_argument('--skip-existing', action='store_true',
                         help='keep label images that already exist')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     return args
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        info = prepare_cityscapes(args.data_root, args.gt_dir, args.nproc, args.out_dir,
-                                  args.skip_existing)
-    except (LayoutError, ImportError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
+    info = prepare_cityscapes(args.data_root, args.gt_dir, args.nproc, args.out_dir,
+                              args.skip_existing)
     counts = ', '.join(f'{s}: {n}' for s, n in info['splits'].items())
     print(f'\nconverted {info["converted"]} annotation(s) (skipped {info["skipped"]}); '
           f'samples per split: {counts}; lists: {", ".join(info["lists"])}')
-    return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_main(main)

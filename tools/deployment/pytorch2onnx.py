@@ -16,12 +16,19 @@ import argparse
 import os
 import os.path as osp
 import sys
+from pathlib import Path
+
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import torch
 
-
-class ToolError(Exception):
-    """A bad input: printed in one line, exit 1."""
+from mmseg_rga.tooling.errors import (  # noqa: E402
+    ToolError,
+    add_debug_argument,
+    missing_config_message,
+    run_main,
+)
 
 
 def parse_args(argv=None):
@@ -41,13 +48,14 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     add_unsafe_load_argument(parser)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if min(args.shape) < 1:
         raise ToolError(f'--shape needs two positive ints H W; got {args.shape}')
     if not osp.isfile(args.checkpoint):
         raise ToolError(f'checkpoint not found: {args.checkpoint!r} (expected a .pth file)')
     if not osp.isfile(args.config):
-        raise ToolError(f'config not found: {args.config!r}')
+        raise ToolError(missing_config_message(args.config))
     return args
 
 
@@ -112,20 +120,16 @@ def check_onnxruntime(path, sample, expected, atol):
 
 
 def main(argv=None):
+    args = parse_args(argv)
     try:
-        args = parse_args(argv)
-        try:
-            import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
-        except ImportError:
-            raise ToolError('export needs onnx and onnxscript: pip install onnx onnxscript '
-                            'onnxruntime')
-        path, sample, expected = export(args)
-        check_onnxruntime(path, sample, expected, args.atol)
-    except ToolError as err:
-        print(f'error: {err}', file=sys.stderr)
-        sys.exit(1)
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError as err:
+        raise ToolError('export needs onnx and onnxscript: pip install onnx onnxscript '
+                        'onnxruntime') from err
+    path, sample, expected = export(args)
+    check_onnxruntime(path, sample, expected, args.atol)
 
 
 if __name__ == '__main__':
     os.environ.setdefault('PYTHONWARNINGS', 'ignore')
-    main()
+    run_main(main)

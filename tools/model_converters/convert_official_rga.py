@@ -14,15 +14,15 @@ import argparse
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 
-# This checkout's mmseg_rga wins over any installed copy; no `pip install -e .` needed.
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if sys.path[0] != REPO_ROOT:
-    sys.path.insert(0, REPO_ROOT)
+ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
+sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip install -e .` needed
 
 import torch  # noqa: E402
 
 from mmseg_rga.models.convert import convert_official_rga  # noqa: E402
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,22 +33,20 @@ def parse_args(argv=None):
                         help="the RGA module's key prefix in INPUT, e.g. 'module.rga_att4.'")
     parser.add_argument('--dst-prefix', default='',
                         help="prefix of the converted keys, e.g. 'decode_head.rga.'")
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.input):
-        sys.exit(f'input checkpoint {args.input!r} does not exist')
+        raise ToolError(f'input checkpoint {args.input!r} does not exist')
     # tensors and plain containers only: weights_only loading is enough and safe
     checkpoint = torch.load(args.input, map_location='cpu', weights_only=True)
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
-        sys.exit(f'{args.input} holds no state dict (got {type(checkpoint).__name__})')
-    try:
-        converted = convert_official_rga(state_dict, prefix=args.prefix)
-    except ValueError as err:
-        sys.exit(f'ValueError: {err}')
+        raise ToolError(f'{args.input} holds no state dict (got {type(checkpoint).__name__})')
+    converted = convert_official_rga(state_dict, prefix=args.prefix)
     converted = {args.dst_prefix + key: value for key, value in converted.items()}
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     torch.save({'state_dict': converted}, args.output)
@@ -56,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -1,0 +1,109 @@
+"""The shell commands the docs print: README.md, configs/rga/README.md and docs/*.md.
+
+A command is a line of a fenced code block that starts with ``python``, ``bash``, ``make``,
+``GPUS=N bash``, ``nice -n N python`` (``\\``-continued lines joined; 4-space indented code
+blocks too), a ``python - <<'EOF'`` / ``python -c "..."``
+script (whole, up to its terminator), or an inline code span that starts with ``python tools/``,
+``bash tools/`` or ``make ``. ``VAR=value`` lines of a block are substituted into later commands;
+the body of a ``for X in A B ...; do ... done`` loop is taken once, with X = A (a glob is expanded
+against the repo, first match).
+"""
+import glob
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = ['README.md', 'configs/rga/README.md', *sorted(
+    str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md'))]
+START = re.compile(r'^(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*(python|bash|make)\b')
+INLINE = re.compile(r'`((?:python|bash) tools/[^`]+|make [a-z-]+)`')
+FOR = re.compile(r'^for (\w+) in (.+?); do$')
+ASSIGN = re.compile(r'^([A-Z_]+)=(\S+)$')
+
+
+@dataclass(frozen=True)
+class DocCommand:
+    doc: str    # file, relative to the repo
+    line: int   # 1-based line of the command's first line
+    text: str   # the command, continuations joined, variables substituted
+
+    @property
+    def id(self) -> str:
+        return f'{self.doc}:{self.line}'
+
+
+def _substitute(text: str, env: Dict[str, str]) -> str:
+    for name, value in env.items():
+        text = re.sub(rf'\$\{{{name}\}}|\${name}\b', value, text)
+    return text
+
+
+def _first_item(items: str) -> str:
+    first = items.split()[0]
+    if any(ch in first for ch in '*?['):
+        matches = sorted(glob.glob(str(REPO / first)))
+        return str(Path(matches[0]).relative_to(REPO)) if matches else first
+    return first
+
+
+def _script_end(lines: List[str], i: int) -> int:
+    """Index of the last line of a heredoc or multi-line ``python -c "..."`` starting at i."""
+    heredoc = re.search(r"<<'?(\w+)'?", lines[i])
+    if heredoc:
+        return next(j for j in range(i + 1, len(lines)) if lines[j].strip() == heredoc.group(1))
+    if lines[i].rstrip().endswith('"') and lines[i].count('"') % 2:
+        return next(j for j in range(i + 1, len(lines)) if lines[j].count('"') % 2)
+    return i
+
+
+def _block_commands(doc: str, lines: List[str], first_line: int) -> List[DocCommand]:
+    found, env, i = [], {}, 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        loop = FOR.match(stripped)
+        if loop:
+            env[loop.group(1)] = _first_item(loop.group(2))
+        elif ASSIGN.match(stripped):
+            name, value = ASSIGN.match(stripped).groups()
+            env[name] = value
+        elif START.match(stripped):
+            start, end = i, _script_end(lines, i)
+            if end == i:
+                while lines[end].rstrip().endswith('\\'):
+                    end += 1
+                text = ' '.join(l.strip().rstrip('\\').strip() for l in lines[start:end + 1])
+                text = re.sub(r'\s+#.*$', '', text)  # a trailing comment
+            else:
+                text = '\n'.join(lines[start:end + 1])
+            found.append(DocCommand(doc, first_line + start, _substitute(text, env)))
+            i = end
+        i += 1
+    return found
+
+
+def collect(docs=DOCS) -> List[DocCommand]:
+    """Every command of ``docs`` (paths relative to the repo), in document order."""
+    commands = []
+    for doc in docs:
+        lines = (REPO / doc).read_text().split('\n')
+        fence, prose, prose_start = None, '', 0
+        for n, line in enumerate(lines):
+            if line.strip().startswith('```'):
+                if fence is None:
+                    fence = n
+                else:
+                    commands += _block_commands(doc, lines[fence + 1:n], fence + 2)
+                    fence = None
+            elif fence is None and line.startswith('    ') and START.match(line.strip()) and (
+                    n == 0 or not lines[n - 1].strip()):  # an indented code block
+                commands.append(DocCommand(doc, n + 1, line.strip()))
+            elif fence is None:
+                prose, prose_start = (prose + ' ' + line.strip(), prose_start) if prose else (
+                    line.strip(), n + 1)
+                if prose.count('`') % 2 == 0:  # an inline span may wrap onto the next line
+                    for span in INLINE.findall(prose):
+                        commands.append(DocCommand(doc, prose_start, ' '.join(span.split())))
+                    prose = ''
+    return commands
