@@ -3,6 +3,7 @@
 Each case runs ``tools/train.py`` as a user would (subprocess, outside the repo) and checks the
 last line of its output, which is what the user reads.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -82,3 +83,87 @@ def test_unknown_neck_key_names_the_key(tmp_path):
         [TRAIN, str(config), '--work-dir', str(tmp_path / 'wd'), '--no-data-check',
          '--cfg-options', 'model.pretrained=None', 'model.neck.pooled_sise=33'], tmp_path)
     assert 'pooled_sise' in line
+
+
+BUGGY_HEAD = '''from mmseg.models.decode_heads import FCNHead
+from mmseg.registry import MODELS
+
+
+@MODELS.register_module()
+class BuggyHead(FCNHead):
+    def __init__(self, **kwargs):
+        settings = dict(scale=1)
+        self.scale = settings['scale_that_is_missing']  # line 9: the bug
+        super().__init__(**kwargs)
+'''
+
+
+@pytest.mark.slow
+def test_bug_in_a_user_module_names_its_file_and_line(tmp_path, tiny_config):
+    """A KeyError inside a user's own head is a bug, not a config mistake: file, line, and the
+    traceback (in the work dir, or printed with --debug)."""
+    (tmp_path / 'my_head.py').write_text(BUGGY_HEAD)
+    config = tmp_path / 'buggy.py'
+    config.write_text(f"_base_ = [{str(tiny_config)!r}]\n"
+                      "custom_imports = dict(imports=['mmseg_rga', 'my_head'], "
+                      "allow_failed_imports=False)\n"
+                      "model = dict(decode_head=dict(type='BuggyHead'))\n")
+    cmd = build_cmd(config, tmp_path)
+    env = {'PYTHONPATH': str(tmp_path)}
+    rc, out = run_tool(cmd, cwd=tmp_path, env=env, check=False)
+    line = out.rstrip().splitlines()[-1]
+    assert rc == 1 and 'Traceback' not in out, out[-3000:]
+    assert line.startswith("error: KeyError: scale_that_is_missing (raised at "), line
+    assert f"{tmp_path / 'my_head.py'}:9 in __init__" in line, line
+    saved = Path(re.search(r'full traceback in (\S+);', line).group(1))
+    assert saved.parent == tmp_path / 'wd' and 'Traceback (most recent call last)' in (
+        saved.read_text())
+    rc, out = run_tool(cmd + ['--debug'], cwd=tmp_path, env=env, check=False)
+    assert rc == 1 and 'Traceback (most recent call last)' in out
+    assert "settings['scale_that_is_missing']" in out and 'KeyError' in out.splitlines()[-1]
+
+
+def test_run_main_one_line_for_expected_and_file_line_for_bugs(tmp_path, capsys):
+    from mmseg_rga.checks import InputError
+    from mmseg_rga.tooling.errors import ToolError, run_main, set_traceback_dir
+
+    def fails(err):
+        def main(argv):
+            raise err
+        return main
+
+    set_traceback_dir(str(tmp_path))
+    try:
+        for err in (ToolError('no such config\n  x.py'), InputError('bad rga_cfg key')):
+            with pytest.raises(SystemExit) as code:
+                run_main(fails(err), [])
+            assert code.value.code == 1
+            assert capsys.readouterr().err == f'error: {" ".join(str(err).split())}\n'
+        with pytest.raises(SystemExit):
+            run_main(fails(ZeroDivisionError('boom')), [])
+        err = capsys.readouterr().err
+        assert err.startswith('error: ZeroDivisionError: boom (raised at ') and __file__ in err
+        assert err.count('\n') == 1 and len(list(tmp_path.glob('traceback_*.txt'))) == 1
+        with pytest.raises(ZeroDivisionError):
+            run_main(fails(ZeroDivisionError('boom')), ['--debug'])
+        with pytest.raises(SystemExit) as code:
+            run_main(lambda argv: None, [])
+        assert code.value.code == 0
+    finally:
+        set_traceback_dir(None)
+
+
+def test_registry_errors_are_expected_and_other_key_errors_are_bugs():
+    from mmseg.registry import MODELS
+
+    from mmseg_rga.tooling.errors import is_expected
+    with pytest.raises(KeyError) as miss:
+        MODELS.build(dict(type='NoSuchHead'))
+    assert is_expected(miss.value)
+    with pytest.raises(TypeError) as kwarg:
+        MODELS.build(dict(type='RGABlock', in_channels=8, pooled_size=4, no_such_arg=1))
+    assert is_expected(kwarg.value)
+    with pytest.raises(KeyError) as bug:
+        {}['x']
+    assert not is_expected(bug.value)
+    assert not is_expected(TypeError("unsupported operand type(s) for +: 'int' and 'str'"))

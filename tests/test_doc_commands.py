@@ -1,0 +1,209 @@
+"""Every command the docs print runs, at a tiny size (``tests/doc_commands.py`` collects them).
+
+Each command runs as a user would type it, from a scratch directory that links the repo's
+``configs/`` and ``tools/``, with the tool, flags and config the doc names. Only sizes shrink:
+``--synthetic-data`` at 64x128 instead of the dataset, one iteration, small ``--shape``/``--size``
+values, one process for the launchers. Placeholders (CONFIG, CHECKPOINT, CKPT, a doc's
+``iter_80000.pth``) become a config and the checkpoint its own tiny training wrote.
+``SKIPPED`` lists what cannot run here, with the reason; ``COVERED`` what another test already
+runs with the same flags (checked: that test's source names the tool and every flag).
+"""
+import re
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from doc_commands import REPO, collect
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_tools import readme_config, run_tool  # noqa: E402
+
+DATA = 'data/synthetic_cityscapes'
+SYNTHETIC = ['--synthetic-data', DATA, '--synthetic-size', '64', '128']
+TRAIN_OPTIONS = ['train_cfg.max_iters=1', 'train_cfg.val_interval=1000',
+                 'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
+                 'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',
+                 'train_dataloader.persistent_workers=False']
+TEST_OPTIONS = ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
+TINY_TRAIN = SYNTHETIC + ['--cfg-options'] + TRAIN_OPTIONS
+DEFAULT_CONFIG = 'configs/rga/pspnet_rga_cityscapes.py'
+SMALL_CONFIG = 'configs/demo/pspnet-rga_r18-d8_synthetic.py'
+
+SKIPPED = {  # pattern -> why it cannot run here
+    r'^make test': 'runs the test suite, which this test is part of',
+    r'^make env': 'sets up .venv; `make test`, which runs this test, has just run it',
+    r'slurm_(train|test)\.sh': 'needs a Slurm cluster (srun)',
+    r'--device cuda': 'needs a CUDA GPU',
+}
+COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration size)
+    r'^make demo$|^python tools/demo\.py$': 'tests/test_demo.py',
+    r'tools/analysis_tools/seed_study\.py': 'tests/test_seed_study.py',
+}
+SHAPES = {  # small values for size flags: --flag -> values
+    '--shape': ['64', '128'], '--size': ['9'], '--nodes': ['5', '9'], '--channels': ['16'],
+    '--batch': ['1'], '--reps': ['1'], '--repeats': ['1'], '--crop-batch': ['2'],
+}
+
+
+def _replace_flag(tokens, flag, values):
+    if flag not in tokens:
+        return tokens
+    i = tokens.index(flag)
+    j = i + 1
+    while j < len(tokens) and not tokens[j].startswith('--'):
+        j += 1
+    return tokens[:i + 1] + values + tokens[j:]
+
+
+def _shrink(tokens):
+    for flag, values in SHAPES.items():
+        tokens = _replace_flag(tokens, flag, values)
+    return _replace_flag(tokens, '--sweep-pooled', ['5', '9'])
+
+
+def _config_and_ckpt(tokens, sandbox, trainer):
+    """CONFIG/CHECKPOINT placeholders and doc checkpoint paths -> real files."""
+    out = [DEFAULT_CONFIG if t == 'CONFIG' else t for t in tokens]
+    config = next((t for t in out if t.endswith('.py') and t.startswith(('configs/', 'my_'))),
+                  None)
+    for i, token in enumerate(out):
+        if token in ('CKPT', 'CHECKPOINT') or re.search(r'iter_\d+\.pth$', token):
+            out[i] = trainer(config)
+    return out
+
+
+def plan(text, sandbox, trainer):
+    """The argv that runs ``text`` at a tiny size in ``sandbox`` (a list), or the skip reason."""
+    for pattern, reason in SKIPPED.items():
+        if re.search(pattern, text):
+            return reason
+    if '\n' in text:  # a python - <<EOF / python -c "..." script: run as written
+        return ['bash', '-c', text.replace('python', sys.executable, 1)]
+    tokens = shlex.split(re.sub(r'^nice -n \d+ |^[A-Z_]+=\S+ ', '', text))
+    tokens = [t for t in tokens if not (t.startswith('[') or t.endswith(']'))]  # [optional]
+    if tokens[:2] == ['make', 'benchmark']:
+        tokens = ['python', 'tools/analysis_tools/benchmark_relation.py']
+    tokens = _config_and_ckpt(_shrink(tokens), sandbox, trainer)
+    tool = next((t for t in tokens if t.startswith('tools/')), '')
+    if tool.endswith('benchmark_relation.py'):
+        tokens += ['--batch', '1', '--channels', '16', '--size', '9']
+    if tool.endswith('train.py') or tool.endswith('dist_train.sh'):  # the doc's options, then ours
+        tokens = [t for t in tokens if t not in ('--synthetic-data', DATA)]
+        tokens = (_launcher(tokens) + SYNTHETIC + ['--cfg-options'] + _cfg_options(tokens) +
+                  TRAIN_OPTIONS)
+    elif tool.endswith('test.py') or tool.endswith('dist_test.sh'):
+        tokens = (_launcher(tokens) + SYNTHETIC + ['--cfg-options'] + _cfg_options(tokens) +
+                  TEST_OPTIONS)
+    elif tool.endswith('benchmark_slide.py'):
+        tokens += [] if '--shape' in tokens else ['--shape', '64', '128']
+        tokens += [] if '--crop-size' in tokens else ['--crop-size', '32', '32', '--stride',
+                                                      '24', '24']
+    elif tool.endswith('benchmark_heads.py'):
+        tokens += ['--size', '9', '--batch', '1']
+    elif tool.endswith('benchmark_pool.py'):
+        tokens += ['--channels', '16', '--repeats', '1']
+    if tokens[0] == 'python':
+        tokens[0] = sys.executable
+    return tokens
+
+
+def _launcher(tokens):
+    """Everything before --cfg-options; a launcher's GPU count becomes 1 process."""
+    head = tokens[:tokens.index('--cfg-options')] if '--cfg-options' in tokens else tokens
+    if head[0] == 'bash':
+        count = 3 if head[1].endswith('dist_train.sh') else 4
+        head = head[:count] + ['1'] + head[count + 1:]
+    return head
+
+
+def _cfg_options(tokens):
+    return tokens[tokens.index('--cfg-options') + 1:] if '--cfg-options' in tokens else []
+
+
+def _unique():
+    seen = {}
+    for cmd in collect():
+        seen.setdefault(cmd.text, []).append(cmd.id)
+    return list(seen.items())
+
+
+COMMANDS = _unique()
+
+
+@pytest.fixture(scope='module')
+def sandbox(tmp_path_factory):
+    root = tmp_path_factory.mktemp('docs')
+    for name in ('configs', 'tools'):
+        (root / name).symlink_to(REPO / name)
+    (root / 'my_config.py').write_text(readme_config())
+    return root
+
+
+@pytest.fixture(scope='module')
+def trainer(sandbox):
+    """config -> a checkpoint of it, trained once (1 iteration at 64x128) in the sandbox."""
+    done = {}
+
+    def train(config):
+        config = config or DEFAULT_CONFIG
+        if config not in done:
+            work_dir = sandbox / 'work_dirs' / 'trained' / Path(config).stem
+            run_tool([str(REPO / 'tools' / 'train.py'), config, '--work-dir', str(work_dir),
+                      *TINY_TRAIN], cwd=sandbox)
+            done[config] = str(work_dir / 'iter_1.pth')
+        return done[config]
+    return train
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
+def test_commands_are_found():
+    texts = [text for text, _ in COMMANDS]
+    assert len(texts) > 30
+    for tool in ('tools/train.py', 'tools/test.py', 'get_flops.py', 'dist_train.sh',
+                 'visualize_attention.py', 'pytorch2onnx.py', 'benchmark_slide.py'):
+        assert any(tool in t for t in texts), tool
+
+
+@pytest.mark.parametrize('text', [t for t, _ in COMMANDS if any(
+    re.search(p, t) for p in COVERED)])
+def test_covered_elsewhere(text):
+    test_file = next(f for p, f in COVERED.items() if re.search(p, text))
+    source = (REPO / test_file).read_text()
+    tokens = shlex.split(text.replace('make demo', 'python tools/demo.py'))
+    assert Path(tokens[1]).name in source
+    for flag in (t for t in tokens if t.startswith('--')):
+        assert flag in source, f'{test_file} does not run {flag} of `{text}`'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('text,where', COMMANDS, ids=[', '.join(w) for _, w in COMMANDS])
+def test_documented_command_runs(text, where, sandbox, trainer):
+    if any(re.search(p, text) for p in COVERED):
+        pytest.skip('run by ' + next(f for p, f in COVERED.items() if re.search(p, text)))
+    argv = plan(text, sandbox, trainer)
+    if isinstance(argv, str):
+        pytest.skip(argv)
+    if 'prepare_cityscapes.py' in text:
+        from test_prepare_cityscapes import _fake_tree
+        _fake_tree(sandbox / 'data' / 'cityscapes')
+    if 'convert_official_rga.py' in text:
+        _official_checkpoint(sandbox / 'official.pth.tar')
+    if 'visualize_attention.py' in text:
+        trainer(SMALL_CONFIG)  # writes the generated image the command names
+    env = {'PYTHON': sys.executable, 'PORT': _free_port(), 'PYTHONWARNINGS': 'ignore'}
+    run_tool(argv, cwd=sandbox, env=env, timeout=600)
+
+
+def _official_checkpoint(path):
+    import torch
+    from reference_rga import OfficialRGAModule
+    module = OfficialRGAModule(16, 30, cha_ratio=4, spa_ratio=4, down_ratio=2)
+    torch.save({'state_dict': {f'module.rga_att4.{k}': v
+                               for k, v in module.state_dict().items()}}, path)
