@@ -134,11 +134,8 @@ def run_main(main: Callable[[Optional[List[str]]], object],
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: B902  (one place decides what the user sees)
-        if is_expected(err):
-            print(f'error: {one_line(err)}', file=sys.stderr)
-            sys.exit(1)
-        if DEBUG_FLAG in argv:
+        if not is_expected(err) and DEBUG_FLAG in argv:
             raise
-        print(f'error: {bug_line(err, write_traceback(err))}', file=sys.stderr)
-        sys.exit(1)
+        message = one_line(err) if is_expected(err) else bug_line(err, write_traceback(err))
+        sys.exit(f'error: {message}')  # on stderr, exit status 1
     sys.exit(result if isinstance(result, int) else 0)
