@@ -82,8 +82,9 @@ def test_bad_flags_exit_cleanly():
 @pytest.mark.slow
 def test_seed_study_tiny(tmp_path):
     work = tmp_path / 'study'
-    cmd = [sys.executable, TOOL, '--seeds', '2', '--iters', '2', '--num-train', '4',
-           '--num-val', '2', '--work-dir', str(work), '--data-root', str(tmp_path / 'data')]
+    cmd = [sys.executable, TOOL, '--seeds', '2', '--iters', '2', '--threads', '1',
+           '--num-train', '4', '--num-val', '2', '--work-dir', str(work),
+           '--data-root', str(tmp_path / 'data')]
     env = dict(os.environ)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
