@@ -47,6 +47,7 @@ class MemoryEstimate:
     breakdown: Dict[str, int]
     reserved: int
     tensors: int
+    params: int = 0  # parameters of the model (count, not bytes)
     seconds: float = 0.0
     notes: List[str] = field(default_factory=list)
 

@@ -9,7 +9,7 @@ preprocessor and the loss forward (under autocast with ``amp``, as ``AmpOptimWra
 ``slide``) traces ``test_step``'s preprocessor + ``predict`` for one image.
 """
 import copy
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -39,7 +39,7 @@ def _model_cfg(cfg):
     return model_cfg
 
 
-def build_segmentor(cfg, mode: str = 'train', shape: Optional[Sequence[int]] = None):
+def build_segmentor(cfg, mode: str = 'train'):
     """The config's segmentor, SyncBN as BN; ``mode`` sets ``test_cfg.mode`` for inference."""
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -87,10 +87,6 @@ def make_batch(batch_size: int, shape: Sequence[int], num_classes: int, labels: 
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _num_classes(model) -> int:
-    return model.decode_head.num_classes
-
-
 def estimate_config(cfg, mode: str = 'train', amp: bool = False, batch_size: int = 2,
                     shape: Sequence[int] = (769, 769), gpus: int = 1) -> MemoryEstimate:
     """Peak GPU memory of one ``mode`` iteration of ``cfg`` (see the module docstring)."""
@@ -100,22 +96,23 @@ def estimate_config(cfg, mode: str = 'train', amp: bool = False, batch_size: int
         raise InputError(f'batch size, shape and gpus must be positive; got {batch_size}, '
                          f'{tuple(shape)}, {gpus}')
     with FakeTensorMode():
-        (trace, extra), seconds = timed(_trace, cfg, mode, amp, batch_size, shape, gpus)
+        (trace, extra, params), seconds = timed(_trace, cfg, mode, amp, batch_size, shape, gpus)
     estimate, replay_seconds = timed(replay, trace, extra)
-    estimate.seconds = seconds + replay_seconds
+    estimate.seconds, estimate.params = seconds + replay_seconds, params
     return estimate
 
 
 def _trace(cfg, mode, amp, batch_size, shape, gpus):
-    model = build_segmentor(cfg, mode, shape)
-    num_classes = _num_classes(model)
+    model = build_segmentor(cfg, mode)
+    params = sum(p.numel() for p in model.parameters())
+    num_classes = model.decode_head.num_classes
     if mode != 'train':
         def forward(m, use_amp):
             data = make_batch(batch_size, shape, num_classes, labels=False)
             with autocast(use_amp):
                 data = m.data_preprocessor(data, False)
                 m(**data, mode='predict')
-        return trace_inference(model, forward, amp), []
+        return trace_inference(model, forward, amp), [], params
 
     def loss_fn(m, use_amp):
         data = make_batch(batch_size, shape, num_classes, labels=True)
@@ -129,4 +126,4 @@ def _trace(cfg, mode, amp, batch_size, shape, gpus):
     trace = trace_train_step(model, optimizer, loss_fn, amp)
     grad_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     extra = [(n, 'gradients') for n in ddp_bucket_sizes(grad_bytes)] if gpus > 1 else []
-    return trace, extra
+    return trace, extra, params
