@@ -130,6 +130,10 @@ def gib(nbytes) -> str:
     return f'{nbytes / GIB:.2f}'
 
 
+def size(nbytes, unit: str) -> str:
+    return f'{nbytes / (GIB if unit == "GiB" else 1 << 20):.2f} {unit}'
+
+
 def smallest_card(reserved) -> str:
     """The smallest of CARDS_GB (GiB) that holds ``reserved`` + CARD_OVERHEAD_GIB, or '> 80'."""
     need = reserved / GIB + CARD_OVERHEAD_GIB
@@ -141,11 +145,12 @@ def report(path, args):
     est, (batch, shape, gpus) = estimate(cfg, path, args, args.mode, args.amp)
     print(f'{path}: {args.mode}, {batch} x {shape[0]}x{shape[1]} per GPU, '
           f'{"AMP fp16" if args.amp else "fp32"}, {gpus} GPU(s), {est.params / 1e6:.2f}M params')
-    print(f'peak (max_memory_allocated): {gib(est.peak)} GiB')
+    unit = 'GiB' if est.peak >= GIB else 'MiB'
+    print(f'peak (max_memory_allocated): {size(est.peak, unit)}')
     for name, nbytes in est.breakdown.items():
-        print(f'  {name:<20} {gib(nbytes):>7} GiB')
-    print(f'tensors alone (no allocator): {gib(est.tensors)} GiB; allocator segments '
-          f'(max_memory_reserved): {gib(est.reserved)} GiB; smallest card (GB) with '
+        print(f'  {name:<20} {size(nbytes, unit):>12}')
+    print(f'tensors alone (no allocator): {size(est.tensors, unit)}; allocator segments '
+          f'(max_memory_reserved): {size(est.reserved, unit)}; smallest card (GB) with '
           f'{CARD_OVERHEAD_GIB:.0f} GiB for context/workspaces: {smallest_card(est.reserved)}')
     print(NOT_SEEN)
     print(f'traced in {est.seconds:.1f} s')
