@@ -131,6 +131,7 @@ def test_cuda_autocast_policy_casts_as_cuda_does_and_is_removed_on_exit():
     assert dtypes() == (torch.float16,) * 4  # torch's CPU policy is back
 
 
+@pytest.mark.filterwarnings('ignore::UserWarning')
 def test_estimate_grows_linearly_with_batch_size():
     from mmengine.config import Config
 
@@ -196,3 +197,16 @@ def test_cli_errors_are_one_line(capsys):
             run_main(tool.main, argv)
         err = capsys.readouterr().err
         assert exit_.value.code == 1 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_readme_mem_column_is_the_benchmarks_table():
+    """README's Mem column repeats docs/benchmarks.md's --table output (33x33 or no RGA rows)."""
+    import re
+    docs = (ROOT / 'docs' / 'benchmarks.md').read_text()
+    table = {name: (fp32, amp) for name, fp32, amp in re.findall(
+        r'^\| `([^`/]+\.py)` \| (?:-|33x33) \| [\d.]+M \| ([\d.]+) \| ([\d.]+) \|', docs, re.M)}
+    readme = re.findall(r'^\| ResNet-101[^|]* \| `([^`]+\.py)`[^\n]* \| ([\d.]+) / ([\d.]+) \|$',
+                        (ROOT / 'README.md').read_text(), re.M)
+    assert len(readme) == 6
+    for name, fp32, amp in readme:
+        assert table[name] == (fp32, amp), name

@@ -4,8 +4,9 @@ mmseg's metafiles (``mmseg/.mim/configs/<method>/metafile.yaml`` of the installe
 ``Memory (GB)`` per config: the ``memory`` field of the training log, i.e.
 ``torch.cuda.max_memory_allocated()`` in MiB (mmcv / mmengine divide by 1024 * 1024), from
 mmseg's own runs (mmseg 0.x, 2020, 4 V100s, SyncBN, DDP). The metafile does not say how the
-MiB became GB; :data:`GB_IS_GIB` takes GB = MiB / 1024 (GiB). If it were MiB / 1000, every
-published figure would be 2.4 % larger in GiB and every ratio 2.4 % smaller.
+MiB became GB; :data:`GB_IS_GIB` takes GB = MiB / 1024 (GiB). If it were MiB / 1000
+(``GB_IS_GIB = False``), every published figure would be 2.3 % smaller in GiB and every
+estimate / published ratio 2.4 % larger.
 """
 import os.path as osp
 from typing import Dict, List, NamedTuple
@@ -38,7 +39,7 @@ class Published(NamedTuple):
 
     @property
     def memory_bytes(self) -> int:
-        return int(round(self.memory_gb * (GIB if GB_IS_GIB else 1e9)))
+        return int(round(self.memory_gb * (GIB if GB_IS_GIB else 1000 * (1 << 20))))
 
 
 def mmseg_configs_dir() -> str:

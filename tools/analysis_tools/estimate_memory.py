@@ -36,6 +36,7 @@ from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # 
 GIB = 1 << 30
 CARDS_GB = (16, 24, 32, 40, 80)
 CARD_OVERHEAD_GIB = 1.0  # CUDA context + cuDNN/cuBLAS workspaces, not in the estimate
+VALIDATION_RESIDUAL_GIB = 1.6  # the largest under-estimate of --validate (DANet: 1.54 GiB)
 INFERENCE_SHAPE = (1024, 2048)
 NOT_SEEN = ('not seen: cuDNN/cuBLAS workspaces (counted by max_memory_allocated on a GPU), '
             'the CUDA context, libraries and NCCL buffers (not counted by it, but on the card)')
@@ -135,9 +136,19 @@ def size(nbytes, unit: str) -> str:
 
 
 def smallest_card(reserved) -> str:
-    """The smallest of CARDS_GB (GiB) that holds ``reserved`` + CARD_OVERHEAD_GIB, or '> 80'."""
+    """The smallest of CARDS_GB (taken as GiB) that holds ``reserved`` + CARD_OVERHEAD_GIB, or
+    '> 80'; '(tight)' if it would not with VALIDATION_RESIDUAL_GIB more."""
     need = reserved / GIB + CARD_OVERHEAD_GIB
-    return next((f'{c}' for c in CARDS_GB if need <= c), f'> {CARDS_GB[-1]}')
+    card = next((c for c in CARDS_GB if need <= c), None)
+    if card is None:
+        return f'> {CARDS_GB[-1]}'
+    return f'{card} (tight)' if need + VALIDATION_RESIDUAL_GIB > card else f'{card}'
+
+
+def short(path) -> str:
+    """``path`` from configs/rga/ on (the row names of the Table-6 tables)."""
+    parts = Path(path).parts
+    return '/'.join(parts[parts.index('rga') + 1:]) if 'rga' in parts else Path(path).name
 
 
 def report(path, args):
@@ -181,7 +192,7 @@ def table(args):
             runs = {(mode, amp): estimate(cfg, path, args, mode, amp)[0]
                     for mode in ('train', 'whole') for amp in (False, True)}
             train, train_amp = runs['train', False], runs['train', True]
-            print(f'| `{Path(path).name}` | {f"{size}x{size}" if size else "-"} | '
+            print(f'| `{short(path)}` | {f"{size}x{size}" if size else "-"} | '
                   f'{train.params / 1e6:.2f}M | {gib(train.peak)} | {gib(train_amp.peak)} | '
                   f'{gib(runs["whole", False].peak)} | {gib(runs["whole", True].peak)} | '
                   f'{smallest_card(train.reserved)} | {smallest_card(train_amp.reserved)} |',
