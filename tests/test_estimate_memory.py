@@ -210,3 +210,23 @@ def test_readme_mem_column_is_the_benchmarks_table():
     assert len(readme) == 6
     for name, fp32, amp in readme:
         assert table[name] == (fp32, amp), name
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_inference_has_no_gradients_and_ddp_buckets_add_one_gradient_copy():
+    from mmengine.config import Config
+
+    from mmseg_rga.analysis.segmentor_memory import estimate_config
+    from mmseg_rga.checks import InputError
+    cfg = Config.fromfile(str(DEMO))
+    whole = estimate_config(cfg, 'whole', shape=(64, 96), batch_size=1)
+    assert whole.breakdown['gradients'] == whole.breakdown['optimizer state'] == 0
+    assert whole.breakdown['parameters'] > 0 and whole.breakdown['activations'] > 0
+    one, four = (estimate_config(cfg, 'train', batch_size=2, shape=(32, 32), gpus=g)
+                 for g in (1, 4))
+    grads = 4 * whole.params  # fp32, every parameter trains
+    assert four.breakdown['gradients'] - one.breakdown['gradients'] == grads
+    assert 0 <= four.peak - one.peak - grads < 2 * MIB  # a bucket's block: up to 2 MiB more
+    cfg.model.test_cfg = dict(mode='whole')
+    with pytest.raises(InputError, match='needs crop_size and stride'):
+        estimate_config(cfg, 'slide')

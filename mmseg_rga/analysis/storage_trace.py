@@ -40,6 +40,7 @@ class StorageTrace(TorchDispatchMode):
         self.nbytes: Dict[int, int] = {}
         self.tag: Dict[int, str] = {}
         self.phase = 'activations'
+        self._persistent = set()
         self._ids = WeakIdKeyDictionary()
         self._refs: Dict[int, weakref.ref] = {}
 
@@ -52,6 +53,7 @@ class StorageTrace(TorchDispatchMode):
             if storage not in self._ids:
                 self._alloc(storage, tag)
                 self.persistent.append(self.events.pop()[1])
+                self._persistent.add(self.persistent[-1])
 
     def retag(self, tensors, tag: str) -> None:
         """Tag the storages of ``tensors`` as ``tag`` for their whole life."""
@@ -59,13 +61,6 @@ class StorageTrace(TorchDispatchMode):
             sid = self._ids.get(t.untyped_storage())
             if sid is not None:
                 self.tag[sid] = tag
-
-    def live(self) -> Dict[str, int]:
-        """Bytes of the storages alive now, per tag."""
-        out = dict.fromkeys(CATEGORIES, 0)
-        for sid in self._refs:
-            out[self.tag[sid]] = out.get(self.tag[sid], 0) + self.nbytes[sid]
-        return out
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _see(self, storage, tag: str) -> None:
@@ -85,7 +80,7 @@ class StorageTrace(TorchDispatchMode):
         self.events.append((ALLOC, sid))
 
     def _free(self, sid: int) -> None:
-        if self._refs.pop(sid, None) is not None and sid not in self.persistent:
+        if self._refs.pop(sid, None) is not None and sid not in self._persistent:
             self.events.append((FREE, sid))
 
     # -- the mode -----------------------------------------------------------------------------
