@@ -153,7 +153,8 @@ def test_published_memory_is_read_from_mmseg_metafiles(tmp_path):
         'nonlocal_r101-d8_4xb2-40k_cityscapes-769x769': 12.8,
         'danet_r101-d8_4xb2-40k_cityscapes-769x769': 12.8,
         'gcnet_r101-d8_4xb2-40k_cityscapes-769x769': 10.5,
-        'pspnet_r101-d8_4xb2-amp-80k_cityscapes-512x1024': 5.34}
+        'pspnet_r101-d8_4xb2-amp-80k_cityscapes-512x1024': 5.34,
+        'pspnet_r101-d8_4xb2-40k_cityscapes-512x1024': 9.6}
     (tmp_path / 'm').mkdir()
     (tmp_path / 'm' / 'metafile.yaml').write_text(
         'Models:\n- Name: a\n  Metadata:\n    Memory (GB): 1.5\n- Name: b\n  Metadata: {}\n')

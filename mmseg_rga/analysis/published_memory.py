@@ -18,7 +18,8 @@ from ..checks import InputError
 GB_IS_GIB = True
 GIB = 1 << 30
 
-# The configs the estimator is checked against: R-101-D8, Cityscapes, batch 2 per GPU.
+# The configs the estimator is checked against: R-101-D8, Cityscapes, batch 2 per GPU; the
+# last two are the AMP config and its fp32 counterpart.
 VALIDATION_CONFIGS = (
     'fcn/fcn_r101-d8_4xb2-40k_cityscapes-769x769',
     'pspnet/pspnet_r101-d8_4xb2-40k_cityscapes-769x769',
@@ -27,6 +28,7 @@ VALIDATION_CONFIGS = (
     'danet/danet_r101-d8_4xb2-40k_cityscapes-769x769',
     'gcnet/gcnet_r101-d8_4xb2-40k_cityscapes-769x769',
     'pspnet/pspnet_r101-d8_4xb2-amp-80k_cityscapes-512x1024',
+    'pspnet/pspnet_r101-d8_4xb2-40k_cityscapes-512x1024',
 )
 
 
