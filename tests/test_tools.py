@@ -316,6 +316,27 @@ def test_bad_label_value_names_the_file(tmp_path, data_root):
     assert str(bad) in msg and '[33]' in msg and '[0, 19)' in msg and 'labelTrainIds' in msg
 
 
+def test_label_check_reads_maps_as_the_pipeline_does(tmp_path):
+    """reduce_zero_label (ADE20K): 0 -> 255 (ignored), v -> v - 1, as LoadAnnotations does."""
+    for split, name, values in (('training', 'ok', (0, 150)), ('validation', 'bad', (0, 151))):
+        for sub, array in (('images', np.zeros((4, 4, 3), np.uint8)),
+                           ('annotations', np.array([values * 8], np.uint8).reshape(4, 4))):
+            (tmp_path / sub / split).mkdir(parents=True, exist_ok=True)
+            suffix = '.jpg' if sub == 'images' else '.png'
+            Image.fromarray(array).save(tmp_path / sub / split / f'{name}{suffix}')
+
+    def loader(split):
+        return dict(dataset=dict(
+            type='ADE20KDataset', data_root=str(tmp_path), pipeline=[],
+            data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}')))
+
+    cfg = Config(dict(model=dict(decode_head=dict(num_classes=150)),
+                      train_dataloader=loader('training'), val_dataloader=loader('validation')))
+    check_data(cfg, ['train_dataloader'])  # 150 is class 149 once the zero label is reduced
+    with pytest.raises(LabelValueError, match=r'bad\.png holds values \[150\] outside \[0, 150\)'):
+        check_data(cfg, ['val_dataloader'])
+
+
 @pytest.mark.slow
 def test_bad_label_fails_before_training(tmp_path, data_root, tiny_config):
     root = tmp_path / 'bad'
