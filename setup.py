@@ -31,5 +31,13 @@ setup(
         'tests': read_requirements('tests'),
         'optional': read_requirements('optional'),
     },
-    license='Apache-2.0',
+    license='Apache-2.0',  # the full text: LICENSE (as mmseg's)
+    license_files=['LICENSE'],
+    # no 'License ::' classifier: setuptools >= 77 deprecates them in favour of the SPDX name
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Operating System :: OS Independent',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        'Topic :: Scientific/Engineering :: Image Recognition',
+    ],
 )

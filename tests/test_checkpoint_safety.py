@@ -4,6 +4,7 @@ Fast unit tests on hand-made mmengine-style checkpoints (a ``message_hub`` with 
 and numpy values, as the Runner writes them), plus one subprocess run of ``tools/test.py`` on a
 crafted checkpoint. The end-to-end kill tests are in ``test_fault_injection.py``.
 """
+import contextlib
 import logging
 import os
 import pickle
@@ -19,7 +20,6 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 from mmseg_rga.engine import (
-    SAFE_GLOBALS,
     AtomicCheckpointHook,
     AtomicLocalBackend,
     NoIntactCheckpointError,
@@ -164,16 +164,30 @@ def test_tools_swap_in_the_atomic_hook_but_keep_a_users_hook():
 
 
 # ---------------------------------------------------------------------------- safe loading
+@contextlib.contextmanager
+def torch_default_allowlist():
+    """torch's own weights-only allowlist, as in a process that never imported mmseg_rga."""
+    registered = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        yield
+    finally:
+        torch.serialization.add_safe_globals(registered)
+
+
 def test_honest_checkpoint_loads_weights_only(tmp_path):
     path = tmp_path / 'iter_2.pth'
     torch.save(mmengine_like_checkpoint(2), path)
-    with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
-        torch.load(path, weights_only=True)  # torch's default refuses mmengine checkpoints
-    loaded = load_checkpoint_file(str(path))
-    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
-    assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
-    with torch.serialization.safe_globals(SAFE_GLOBALS):
-        assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+    with torch_default_allowlist():
+        with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
+            torch.load(path, weights_only=True)  # torch's default refuses mmengine checkpoints
+        assert load_checkpoint_file(str(path))['meta']['iter'] == 2  # registers it again
+    # ``import mmseg_rga`` registered SAFE_GLOBALS: torch.load itself (what mmseg's own tools
+    # and init_model call) loads the file weights-only
+    for loaded in (torch.load(path, weights_only=True), load_checkpoint_file(str(path))):
+        assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
+        assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
 
 
 def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
@@ -182,6 +196,9 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), path)
     with pytest.raises(UnsafeCheckpointError, match=rf'evil\.pth: it needs {SYSTEM}'):
         load_checkpoint_file(str(path))
+    assert not marker.exists()
+    with pytest.raises(pickle.UnpicklingError, match=f'GLOBAL {SYSTEM} '):
+        torch.load(path, weights_only=True)  # as mmseg's own tools load, the plugin imported
     assert not marker.exists()
     with checkpoint_loading(unsafe=True):  # the user's explicit choice: it really runs
         load_checkpoint_file(str(path))
@@ -200,6 +217,9 @@ def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path):
     torch.save({'x': SneakyGetattr()}, path)
     with pytest.raises(UnsafeCheckpointError, match='register_statistics'):
         load_checkpoint_file(str(path))
+    # registered with torch, 'builtins.getattr' is the stand-in: torch.load refuses it as well
+    with pytest.raises(pickle.UnpicklingError, match='register_statistics.*is not allowed'):
+        torch.load(path, weights_only=True)
 
 
 def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path):

@@ -1,12 +1,12 @@
 """FixedSizePool values at the geometries users hit, against a reference written from the
-definition (``reference_rga.reference_fixed_size_pool``) and, where the bins land on pixels,
+definition (``mmseg_rga.testing.reference_fixed_size_pool``) and, where the bins land on pixels,
 against an exact box filter. Constant maps stay constant everywhere, borders included."""
 import pytest
 import torch
 import torch.nn.functional as F
-from reference_rga import reference_fixed_size_pool
 
 from mmseg_rga.models import FixedSizePool
+from mmseg_rga.testing import reference_fixed_size_pool
 
 GEOMETRIES = [  # (H, W), (h, w), align_corners
     ((97, 97), (33, 33), True),     # 769 crop at OS 8 -> the configs' nodes

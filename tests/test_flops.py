@@ -85,3 +85,86 @@ def test_get_flops_bad_inputs_one_line_error(args, match):
     run = _tool(*args)
     assert run.returncode != 0 and 'Traceback' not in run.stderr
     assert match in run.stderr.strip().splitlines()[-1]
+
+
+#: each RGA config with its ResNet-101 shrunk to a ResNet-18 (channels 64..512), so that tracing
+#: takes a second; where the RGA blocks sit (head or neck) is the config's
+SHRUNK = {
+    'pspnet_rga_cityscapes.py': ('decode_head.rga', {
+        'model.decode_head.in_channels': 512, 'model.decode_head.channels': 32}),
+    'fcn-rganeck_r101-d8_4xb2-80k_cityscapes-769x769.py': ('neck.rga_blocks.0', {
+        'model.neck.in_channels': [64, 128, 256, 512], 'model.decode_head.in_channels': 1024,
+        'model.decode_head.channels': 32}),
+}
+
+
+def _config_model(config, pooled=None):
+    """The config's segmentor as get_flops.py builds it (BN, no pretrained weights), shrunk,
+    optionally with its RGA blocks built at pooled x pooled nodes through the config."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
+    cfg = Config.fromfile(str(REPO / 'configs' / 'rga' / config))
+    cfg.merge_from_dict({'model.backbone.depth': 18, 'model.auxiliary_head.in_channels': 256,
+                         'model.auxiliary_head.channels': 16, **SHRUNK[config][1]})
+    init_default_scope('mmseg')
+    revert_sync_bn_in_cfg(cfg.model)
+    cfg.model.pretrained, cfg.model.backbone.init_cfg = None, None
+    if pooled is not None:
+        owner = cfg.model.neck if cfg.model.get('neck') else cfg.model.decode_head
+        owner.rga_cfg.pooled_size = (pooled, pooled)
+    return MODELS.build(cfg.model).eval()
+
+
+@pytest.mark.parametrize('config', sorted(SHRUNK))
+def test_sweep_pooled_on_configs_equals_the_model_built_at_that_size(config):
+    """``get_flops.py CONFIG --sweep-pooled S``: each block rebuilds itself at S x S from its own
+    arguments, wherever it sits; the row equals counting the config built with S x S nodes."""
+    from mmseg_rga.analysis.flops import sweep_pooled
+    inputs = torch.zeros(1, 3, 33, 33)  # D8: 5x5 maps
+    model = _config_model(config)
+    counts = count_flops(model, inputs)
+    assert list(counts['blocks']) == [SHRUNK[config][0]]
+    rows = sweep_pooled(model, counts, [3, 33])
+    direct = count_flops(_config_model(config, pooled=3), inputs)
+    keys = ('flops', 'relation', 'pooling', 'params')
+    assert rows[3] == {key: direct[key] for key in keys}
+    assert rows[33] == {key: counts[key] for key in keys}  # the configs' own 33x33
+    assert rows[3]['params'] < counts['params']  # 3x3 nodes: smaller relation layers
+
+
+@pytest.mark.slow
+def test_get_flops_config_sweep_as_documented():
+    """docs/benchmarks.md's command on the R-101 config, at a small input so it is quick."""
+    run = _tool(REPO / 'configs' / 'rga' / 'pspnet_rga_cityscapes.py', '--shape', 65, 65,
+                '--sweep-pooled', 17, 33)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line.split('|')[1:-1] for line in run.stdout.splitlines()
+            if line.startswith(('| 17 ', '| 33 '))]
+    params = float(run.stdout.split('params ')[1].split(' M')[0])
+    assert [int(row[0]) for row in rows] == [17, 33]
+    assert float(rows[1][1]) == params and float(rows[0][1]) < params  # 33: the config's own
+
+
+def test_block_rebuilds_itself_from_its_own_arguments():
+    """What the sweep relies on: every argument kept, only the changed one differs."""
+    from mmseg_rga.checks import InputError
+    from mmseg_rga.models.rga_cfg import rga_cfg_keys
+    norm_cfg = dict(type='BN', momentum=0.3)
+    block = RGABlock(16, (5, 5), order='CS', ratio_channel=2, ratio_spatial=5, ratio_logit=2,
+                     use_appearance=False, norm_cfg=norm_cfg, act_cfg=dict(type='LeakyReLU'),
+                     align_corners=True)
+    assert list(block.init_args) == ['in_channels'] + rga_cfg_keys()  # all of __init__'s
+    norm_cfg['momentum'] = 0.9  # the caller's dict changing later changes nothing
+    rebuilt = block.rebuilt(pooled_size=7)
+    expected = RGABlock(16, 7, order='CS', ratio_channel=2, ratio_spatial=5, ratio_logit=2,
+                        use_appearance=False, norm_cfg=dict(type='BN', momentum=0.3),
+                        act_cfg=dict(type='LeakyReLU'), align_corners=True)
+    assert str(rebuilt) == str(expected) and rebuilt.pooled_size == (7, 7)
+    assert ([(n, p.shape) for n, p in rebuilt.named_parameters()]
+            == [(n, p.shape) for n, p in expected.named_parameters()])
+    assert rebuilt.pool.align_corners and str(block.rebuilt()) == str(block)
+    with pytest.raises(InputError, match=r"no arguments \['pooled'\]"):
+        block.rebuilt(pooled=7)

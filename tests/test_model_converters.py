@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import torch
-from reference_rga import OfficialRGAModule, randomize_bn_stats
 
 from mmseg_rga.models import RGABlock
+from mmseg_rga.testing import OfficialRGAModule, randomize_bn_stats
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'model_converters', 'convert_official_rga.py')

@@ -6,6 +6,7 @@ from mmseg.registry import MODELS
 from readme_tables import block_params
 
 import mmseg_rga  # noqa: F401  (registers the modules)
+from mmseg_rga.checks import InputError
 from mmseg_rga.models import RGABlock, RGANeck
 from mmseg_rga.visualization import capture_gates
 
@@ -152,19 +153,18 @@ def test_defaults_are_the_documented_block():
     assert sum(p.numel() for p in neck.parameters()) == block_params()[(2048, 33)][2]
 
 
-def test_deprecated_flat_arguments_build_the_same_block():
-    new = _neck(order='S', align_corners=True)
-    with pytest.warns(DeprecationWarning, match=r'rga_cfg=dict\(pooled_size=..., order=...'):
-        old = RGANeck(IN_CHANNELS, pooled_size=(5, 5), order='S', ratio_spatial=4,
-                      align_corners=True)
-    assert str(old) == str(new)
-    old.load_state_dict(new.state_dict())
-    new.eval(), old.eval()
-    torch.testing.assert_close(old(_inputs())[2], new(_inputs())[2])
-    with pytest.raises(ValueError, match=r'\[.order.\] both as arguments and in rga_cfg'):
-        RGANeck(IN_CHANNELS, order='S', rga_cfg=dict(order='C'))
-    with pytest.raises(TypeError, match=r"unexpected arguments \['pooled'\]"):
-        RGANeck(IN_CHANNELS, pooled=5)
+@pytest.mark.parametrize('flat,match', [
+    (dict(pooled_size=33), r"^RGANeck takes the block's arguments in rga_cfg: move pooled_size "
+                           r"into rga_cfg=dict\(pooled_size=...\)$"),
+    (dict(pooled_size=(5, 5), order='S'), r'move pooled_size, order into '
+                                          r'rga_cfg=dict\(pooled_size=..., order=...\)$'),
+    (dict(pooled=5), r"unexpected arguments \['pooled'\]; .*RGA settings go into rga_cfg"),
+])
+def test_flat_rga_arguments_are_refused_naming_rga_cfg(flat, match):
+    """No deprecation shim before a release: a flat RGA argument is a one-line InputError."""
+    with pytest.raises(InputError, match=match) as err:
+        RGANeck(IN_CHANNELS, rga_cfg=dict(pooled_size=(5, 5)), **flat)
+    assert '\n' not in str(err.value)
 
 
 def test_unknown_rga_cfg_key_names_the_closest():

@@ -1,4 +1,5 @@
-"""``import mmseg_rga`` (what ``custom_imports`` runs) registers modules and does nothing else."""
+"""``import mmseg_rga`` (what ``custom_imports`` runs) registers modules and, its one global effect,
+the checkpoint allowlist with torch; it loads no tool or reference code."""
 import json
 import os.path as osp
 import subprocess
@@ -9,13 +10,20 @@ PROBE = """
 import json, os, sys, warnings
 import torch, mmcv.transforms, mmengine.model, mmseg.datasets, mmseg.models  # what we build on
 env, filters, set_device = dict(os.environ), list(warnings.filters), torch.cuda.set_device
+torch_safe = set(torch.serialization.get_safe_globals())  # torch registers a few itself
 before = set(sys.modules)
 import mmseg_rga
+new = sorted(set(sys.modules) - before)
+from mmseg_rga.engine.safe_load import SAFE_GLOBALS
+from torch._weights_only_unpickler import _get_user_allowed_globals
+safe = set(torch.serialization.get_safe_globals())
 from mmseg.registry import HOOKS, MODELS, TRANSFORMS
 from mmengine.fileio.backends import backends
 print(json.dumps(dict(
-    new=sorted(set(sys.modules) - before), env=dict(os.environ) == env,
+    new=new, env=dict(os.environ) == env,
     filters=list(warnings.filters) == filters, set_device=torch.cuda.set_device is set_device,
+    safe_globals=[torch_safe <= safe, safe - torch_safe == set(SAFE_GLOBALS)],
+    getattr=[getattr in safe, _get_user_allowed_globals()['builtins.getattr'].__name__],
     registered=[MODELS.get(n) is not None for n in ('RGABlock', 'RGANeck', 'RGAPSPHead')]
     + [TRANSFORMS.get('CheckSegLabelRange') is not None,
        HOOKS.get('AtomicCheckpointHook') is not None, 'atomic_local' in backends])))
@@ -37,4 +45,9 @@ def test_import_registers_and_loads_no_tool_code():
     assert [m for m in ours if not (m in PLUGIN or m.startswith(('mmseg_rga.models',
                                                                   'mmseg_rga.engine')))] == []
     assert 'argparse' not in new
+    assert [m for m in new if m.startswith('mmseg_rga.testing')] == []  # references: tests only
     assert report['env'] and report['filters'] and report['set_device']
+    # the one global effect: torch's weights-only allowlist gets SAFE_GLOBALS, nothing else;
+    # a file's builtins.getattr resolves to the narrowed stand-in, never the real getattr
+    assert report['safe_globals'] == [True, True]
+    assert report['getattr'] == [False, '_history_buffer_getattr']

@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn as nn
 from readme_tables import block_params, millions, pooled_size_table
-from reference_rga import OfficialRGAModule, randomize_bn_stats
 
 from mmseg_rga.models import ChannelRGA, FixedSizePool, RGABlock, SpatialRGA, convert_official_rga
+from mmseg_rga.testing import OfficialRGAModule, randomize_bn_stats
 from mmseg_rga.visualization import capture_gates
 
 ORDERS = ['S', 'C', 'SC', 'CS', 'parallel']

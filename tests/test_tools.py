@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import mmseg
 import numpy as np
 import pytest
 import torch
@@ -22,7 +23,7 @@ from PIL import Image
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
 from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
-from mmseg_rga.engine import SAFE_GLOBALS, load_checkpoint_file
+from mmseg_rga.engine import load_checkpoint_file
 from mmseg_rga.tooling import (
     DatasetNotFoundError,
     check_data,
@@ -30,6 +31,7 @@ from mmseg_rga.tooling import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+MMSEG_TEST = Path(mmseg.__file__).parent / '.mim' / 'tools' / 'test.py'  # mmseg's own script
 BASE_CONFIG = REPO / 'configs' / 'rga' / 'pspnet_rga_cityscapes.py'
 IMAGE_SIZE = (64, 128)  # (h, w)
 
@@ -315,6 +317,27 @@ def test_bad_label_value_names_the_file(tmp_path, data_root):
     assert str(bad) in msg and '[33]' in msg and '[0, 19)' in msg and 'labelTrainIds' in msg
 
 
+def test_label_check_reads_maps_as_the_pipeline_does(tmp_path):
+    """reduce_zero_label (ADE20K): 0 -> 255 (ignored), v -> v - 1, as LoadAnnotations does."""
+    for split, name, values in (('training', 'ok', (0, 150)), ('validation', 'bad', (0, 151))):
+        for sub, array in (('images', np.zeros((4, 4, 3), np.uint8)),
+                           ('annotations', np.array([values * 8], np.uint8).reshape(4, 4))):
+            (tmp_path / sub / split).mkdir(parents=True, exist_ok=True)
+            suffix = '.jpg' if sub == 'images' else '.png'
+            Image.fromarray(array).save(tmp_path / sub / split / f'{name}{suffix}')
+
+    def loader(split):
+        return dict(dataset=dict(
+            type='ADE20KDataset', data_root=str(tmp_path), pipeline=[],
+            data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}')))
+
+    cfg = Config(dict(model=dict(decode_head=dict(num_classes=150)),
+                      train_dataloader=loader('training'), val_dataloader=loader('validation')))
+    check_data(cfg, ['train_dataloader'])  # 150 is class 149 once the zero label is reduced
+    with pytest.raises(LabelValueError, match=r'bad\.png holds values \[150\] outside \[0, 150\)'):
+        check_data(cfg, ['val_dataloader'])
+
+
 @pytest.mark.slow
 def test_bad_label_fails_before_training(tmp_path, data_root, tiny_config):
     root = tmp_path / 'bad'
@@ -347,16 +370,46 @@ def test_revert_sync_bn_in_cfg():
 
 
 @pytest.mark.slow
-def test_mmengine_checkpoint_needs_full_loading(trained):
-    """The torch >= 2.6 problem (plain weights-only loading refuses a checkpoint our training
-    wrote) and the fix: weights-only loading with the allowlist, no full unpickling."""
+def test_mmengine_checkpoint_loads_weights_only_with_the_allowlist(trained):
+    """The torch >= 2.6 problem (torch's own weights-only allowlist refuses a checkpoint our
+    training wrote) and the fix: the allowlist ``import mmseg_rga`` registers, no full
+    unpickling."""
+    from test_checkpoint_safety import torch_default_allowlist
     for ckpt in sorted(trained['work_dir'].glob('*.pth')):
-        with pytest.raises(Exception, match='Weights only load failed'):
-            torch.load(ckpt, map_location='cpu', weights_only=True)
-        checkpoint = load_checkpoint_file(str(ckpt), map_location='cpu')
-        assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= set(checkpoint)
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            assert torch.serialization.get_unsafe_globals_in_checkpoint(str(ckpt)) == []
+        with torch_default_allowlist():
+            with pytest.raises(Exception, match='Weights only load failed'):
+                torch.load(ckpt, map_location='cpu', weights_only=True)
+        for checkpoint in (torch.load(ckpt, map_location='cpu', weights_only=True),
+                           load_checkpoint_file(str(ckpt), map_location='cpu')):
+            assert {'meta', 'state_dict', 'message_hub', 'optimizer'} <= set(checkpoint)
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(str(ckpt)) == []
+
+
+@pytest.mark.slow
+def test_mmseg_own_test_tool_loads_ours_and_refuses_a_crafted_checkpoint(
+        trained, workspace, data_root, tiny_config, monkeypatch):
+    """mmseg's own tools/test.py on a config importing the plugin through custom_imports, with
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD unset: the checkpoint our training wrote loads weights-only
+    and is tested; a crafted one is refused and its unpickling creates no file."""
+    from test_checkpoint_safety import SYSTEM, Evil, mmengine_like_checkpoint
+    if not MMSEG_TEST.is_file():
+        pytest.skip(f'mmseg is installed without its tools ({MMSEG_TEST})')
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
+    marker, evil = workspace / 'pwned', workspace / 'evil.pth'
+    torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), evil)
+    runs = {}
+    for name, ckpt in (('honest', trained['work_dir'] / 'iter_4.pth'), ('crafted', evil)):
+        cmd = [str(MMSEG_TEST), str(tiny_config), str(ckpt), '--work-dir',
+               str(workspace / f'mmseg_test_{name}'), '--cfg-options', *tiny_options(data_root)]
+        # mmseg's script finds the plugin of this checkout (custom_imports) on PYTHONPATH
+        runs[name] = run_tool(cmd, cwd=workspace, env=dict(PYTHONPATH=str(REPO)), check=False)
+    rc, out = runs['honest']
+    assert rc == 0, out[-4000:]
+    assert f'Load checkpoint from {trained["work_dir"] / "iter_4.pth"}' in out
+    assert 'missing keys' not in out and 0.0 <= miou(out) <= 100.0
+    rc, out = runs['crafted']
+    assert rc != 0 and not marker.exists()
+    assert 'Weights only load failed' in out and f'GLOBAL {SYSTEM} ' in out
 
 
 def test_setup_cpu_distributed_leaves_gpu_hosts_and_single_process_alone(monkeypatch):

@@ -20,7 +20,6 @@ from typing import Dict, Sequence
 import torch
 import torch.nn as nn
 
-from ..checks import InputError
 from ..models.relation import relation_costs
 from ..models.rga import RGABlock
 
@@ -91,28 +90,23 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> Dict[str, int]:
 def sweep_pooled(model: nn.Module, counts: Dict, pooled_sizes: Sequence[int]) -> Dict[int, Dict]:
     """Model counts for other node counts S (pooled S x S), from one count of the model.
 
-    Only the RGA blocks depend on S, so each is rebuilt at S x S (the head's ``rga_cfg`` and
-    channels) and counted alone at its recorded input shape:
-    total(S) = total - blocks(as built) + blocks(S), for FLOPs and parameters alike.
+    Only the RGA blocks depend on S, so each is rebuilt at S x S from its own arguments
+    (:meth:`RGABlock.rebuilt`) and counted alone at its recorded input shape:
+    total(S) = total - blocks(as built) + blocks(S), for FLOPs and parameters alike. Works
+    wherever the blocks sit (RGA heads, RGANeck, a bare block).
 
     Args:
-        model: the counted model; its RGA blocks sit in modules with ``rga`` and ``rga_cfg``
-            (the RGA heads).
+        model: the counted model.
         counts: :func:`count_flops` of ``model``.
     """
     modules = dict(model.named_modules())
-    owners = {name: modules[name.rpartition('.')[0]] for name in counts['blocks']}
-    for name, owner in owners.items():
-        if not hasattr(owner, 'rga_cfg'):
-            raise InputError(f'--sweep-pooled needs RGA heads (a module with rga_cfg); the '
-                             f'block {name} sits in a {type(owner).__name__}')
     rows = {}
     for size in pooled_sizes:
         row = {key: counts[key] for key in ('flops', 'relation', 'pooling', 'params')}
         for name, shape in counts['blocks'].items():
             old = modules[name]
-            new = RGABlock(old.in_channels, **dict(owners[name].rga_cfg, pooled_size=size))
-            for block, sign in ((old, -1), (new.eval(), 1)):
+            new = old.rebuilt(pooled_size=size).eval()
+            for block, sign in ((old, -1), (new, 1)):
                 part = count_flops(block, torch.zeros(shape))
                 for key in row:
                     row[key] += sign * part[key]

@@ -1,11 +1,15 @@
 """Load checkpoints with ``torch.load(weights_only=True)`` and an explicit allowlist.
 
 An mmengine checkpoint is a pickle; unpickling it fully can run any code the file names. torch's
-``weights_only`` unpickler only builds tensors, containers and the globals it is given, so
-:func:`load_checkpoint_file` loads with ``weights_only=True`` inside
-``torch.serialization.safe_globals(SAFE_GLOBALS)``: exactly the types honest mmengine checkpoints
-hold (numpy arrays, dtypes and scalars in the ``message_hub``, mmengine's ``HistoryBuffer``).
-Anything else is refused with :class:`UnsafeCheckpointError`, naming the types.
+``weights_only`` unpickler only builds tensors, containers and the globals it is given.
+:data:`SAFE_GLOBALS` are exactly the types honest mmengine checkpoints hold (numpy arrays, dtypes
+and scalars in the ``message_hub``, mmengine's ``HistoryBuffer``, and a ``getattr`` that only
+returns HistoryBuffer's statistics methods). ``import mmseg_rga`` registers them with torch
+(:func:`register_safe_globals`, ``torch.serialization.add_safe_globals``): from then on every
+weights-only load in the process accepts them, mmseg's own ``tools/test.py``, ``init_model`` and
+``MMSegInferencer`` included, and still refuses anything else. :func:`load_checkpoint_file` loads
+with ``weights_only=True`` and turns a refusal into :class:`UnsafeCheckpointError`, naming the
+types.
 
 :func:`checkpoint_loading` puts every load of a local file by mmengine (``Runner.resume``,
 ``load_from``, ``init_model``) through the same function for the duration of a ``with`` block,
@@ -70,19 +74,33 @@ def _numpy_globals() -> list:
     return found
 
 
-#: What ``torch.serialization.safe_globals`` gets: the globals an mmengine 0.10 checkpoint of a
+#: What :func:`register_safe_globals` allows: the globals an mmengine 0.10 checkpoint of a
 #: segmentor (written under numpy 1 or 2) holds beyond torch's own tensors and containers.
 SAFE_GLOBALS = _numpy_globals() + [
     HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
+
+
+
+def register_safe_globals() -> None:
+    """Allow :data:`SAFE_GLOBALS` in every ``weights_only`` load of this process.
+
+    What ``import mmseg_rga`` does (its one global effect). The ``getattr`` entry is registered
+    as ``(_history_buffer_getattr, 'builtins.getattr')``: torch maps the name a file gives to
+    that function, so a file naming ``builtins.getattr`` gets the restricted stand-in, never the
+    real ``getattr``. Adding is idempotent (torch keeps a set); it is repeated before each load
+    in case a caller cleared torch's list.
+    """
+    torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
 
 _UNSAFE_LOADING = [False]  # set by checkpoint_loading(unsafe=True)
 
 
 def _unsafe_globals(path: str) -> List[str]:
     """The globals in ``path`` that :data:`SAFE_GLOBALS` does not allow."""
+    register_safe_globals()
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # noqa: BLE001 - not a zip checkpoint; the error of torch.load says more
         return []
 
@@ -111,9 +129,9 @@ def load_checkpoint_file(path: str, map_location=None) -> dict:
     """
     if _UNSAFE_LOADING[0]:
         return torch.load(path, map_location=map_location, weights_only=False)
+    register_safe_globals()
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise _refusal(path, err) from None
 
@@ -132,8 +150,9 @@ def checkpoint_loading(unsafe: bool = False) -> Iterator[None]:
     """Within the block, every checkpoint mmengine loads goes through the allowlist.
 
     Local files use :func:`load_from_local_safely` (registered for mmengine's ``''`` scheme and
-    restored to :func:`load_from_local` afterwards); other schemes use torch's default under
-    ``safe_globals``. ``unsafe=True`` loads local files fully, after a warning.
+    restored to :func:`load_from_local` afterwards); other schemes use torch's default
+    (weights-only with :data:`SAFE_GLOBALS` registered). ``unsafe=True`` loads local files
+    fully, after a warning.
     """
     if unsafe:
         print_log('--unsafe-load: checkpoints are unpickled fully; a file from an untrusted '
@@ -142,9 +161,9 @@ def checkpoint_loading(unsafe: bool = False) -> Iterator[None]:
     previous = _UNSAFE_LOADING[0]
     _UNSAFE_LOADING[0] = unsafe
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
+    register_safe_globals()  # for the remote schemes' torch.load
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            yield
+        yield
     finally:
         CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
         _UNSAFE_LOADING[0] = previous

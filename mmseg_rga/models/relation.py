@@ -120,16 +120,3 @@ class _FactoredRelation(torch.autograd.Function):
                          out=out)
         return grad_theta, grad_phi, grad_weight
 
-
-def naive_relation_embedding(theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
-    """The paper's formulation, for reference and benchmarks: materialize R (B, M, M), stack
-    [R(i,:), R(:,i)] into a 2M-channel map and apply the 1x1 conv (O(M^2) memory).
-
-    Same arguments and result as :func:`relation_embedding`; not used by the modules.
-    """
-    m = theta.shape[-1]
-    relation = torch.matmul(theta.transpose(1, 2), phi)  # (B, M, M), R(i, j)
-    # channel j at position i: R(i, j) for the first M channels, R(j, i) for the last M
-    stacked = torch.cat([relation.transpose(1, 2), relation], dim=1)  # (B, 2M, M)
-    return torch.nn.functional.conv2d(stacked.unsqueeze(-1),
-                                      weight.reshape(weight.shape[0], 2 * m, 1, 1)).squeeze(-1)

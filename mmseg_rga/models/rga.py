@@ -16,6 +16,7 @@ RGA-C (:class:`ChannelRGA`): nodes are the C channels, each an N-dim map (D = N,
 r_node = r_c). Layer names and semantics follow the official ``RGA_Module``
 (see :mod:`mmseg_rga.models.convert`).
 """
+import copy
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -194,6 +195,10 @@ class RGABlock(nn.Module):
     Shapes: x (B, C, H, W) -> (B, C, H, W). The forward keeps no state: to look at the gates,
     use :func:`mmseg_rga.visualization.capture_gates` (forward hooks on ``spatial``,
     ``channel`` and ``pool``).
+
+    The block keeps the arguments it was built with (:attr:`init_args`), so
+    :meth:`rebuilt` makes the same block with some of them changed (e.g. another
+    ``pooled_size``, what ``get_flops.py --sweep-pooled`` counts) without its owner keeping a copy.
     """
 
     def __init__(self, in_channels: int, pooled_size: Union[int, Sequence[int]],
@@ -202,6 +207,12 @@ class RGABlock(nn.Module):
                  norm_cfg: Optional[dict] = None, act_cfg: Optional[dict] = None,
                  align_corners: bool = False):
         super().__init__()
+        #: every argument of this call, for :meth:`rebuilt`
+        self.init_args = copy.deepcopy(dict(
+            in_channels=in_channels, pooled_size=pooled_size, order=order,
+            ratio_channel=ratio_channel, ratio_spatial=ratio_spatial, ratio_logit=ratio_logit,
+            use_relation=use_relation, use_appearance=use_appearance, norm_cfg=norm_cfg,
+            act_cfg=act_cfg, align_corners=align_corners))
         if order not in ORDERS:
             raise InputError(f'order must be one of {ORDERS}; got {order!r}')
         self.in_channels = check_positive_int(in_channels, 'in_channels')
@@ -214,6 +225,14 @@ class RGABlock(nn.Module):
                       use_appearance=use_appearance, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.spatial = SpatialRGA(**branch) if 'S' in order or order == 'parallel' else None
         self.channel = ChannelRGA(**branch) if 'C' in order or order == 'parallel' else None
+
+    def rebuilt(self, **changes) -> 'RGABlock':
+        """A new block (fresh weights) from this one's arguments with ``changes`` applied."""
+        unknown = sorted(set(changes) - set(self.init_args))
+        if unknown:
+            raise InputError(f'RGABlock has no arguments {unknown}; it takes '
+                             f'{list(self.init_args)}')
+        return type(self)(**{**copy.deepcopy(self.init_args), **changes})
 
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 4:

@@ -3,16 +3,16 @@
 Each dataset of the chosen dataloaders is built through mmseg's ``DATASETS`` registry and asked:
 it must list samples and its first label map must exist (else :class:`DatasetNotFoundError`, with
 the Cityscapes layout and the commands that prepare it), and a few label maps (evenly spaced,
-first and last included) may only hold values in ``[0, num_classes)`` or the ignore index (else
-:class:`LabelValueError` naming the file). For every sample, add the
-:class:`~mmseg_rga.datasets.transforms.CheckSegLabelRange` transform to the pipeline.
+first and last included), read as the pipeline reads them, must pass
+:class:`~mmseg_rga.datasets.transforms.CheckSegLabelRange` (else :class:`LabelValueError` naming
+the file). To check every sample, add that transform to the pipeline.
 """
 import os.path as osp
 from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 
-from mmseg_rga.datasets.transforms import LabelValueError
+from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
 
 from .errors import ToolError
 
@@ -79,23 +79,24 @@ def _build(where: str, cfg: dict):
 
 
 def _check_labels(dataset, where: str, num_classes: int, ignore: set, num_files: int) -> None:
-    from PIL import Image
+    """Read label maps as the pipeline does (mmseg's ``LoadAnnotations``, ``reduce_zero_label``
+    included) and check them with :class:`CheckSegLabelRange` (the one implementation)."""
+    from mmseg.datasets.transforms import LoadAnnotations
+    load = LoadAnnotations()  # reduce_zero_label: the dataset's, from the results
+    check = CheckSegLabelRange(num_classes, ignore_index=sorted(ignore))
     idx = range(len(dataset))
     if 0 < num_files < len(dataset):
         idx = np.unique(np.linspace(0, len(dataset) - 1, num_files).round().astype(int))
     for i in idx:
-        path = dataset.get_data_info(int(i)).get('seg_map_path')
-        with Image.open(path) as img:  # as LoadAnnotations reads it: palette images give indices
-            values = np.unique(np.asarray(img)).astype(np.int64)
-        if dataset.reduce_zero_label:  # 0 -> 255, v -> v - 1
-            values = np.where((values == 0) | (values == 255), 255, values - 1)
-        bad = values[~np.isin(values, list(ignore)) & ((values < 0) | (values >= num_classes))]
-        if bad.size:
+        info = dataset.get_data_info(int(i))
+        try:
+            check(load(dict(seg_map_path=info['seg_map_path'], seg_fields=[],
+                            reduce_zero_label=dataset.reduce_zero_label)))
+        except LabelValueError as err:
             raise LabelValueError(
-                f'Label map {path} (from {where}) holds values {bad.tolist()[:10]} outside '
-                f'[0, {num_classes}) and ignore index {sorted(ignore)}. For Cityscapes, use the '
+                f'{err} It is a label map of {where}. For Cityscapes, use the '
                 '*_gtFine_labelTrainIds.png maps (19 train ids, 255 = ignore), not the raw '
-                f'*_gtFine_labelIds.png nor colour images; {PREPARE_CMD!r} writes them.')
+                f'*_gtFine_labelIds.png nor colour images; {PREPARE_CMD!r} writes them.') from None
 
 
 def check_data(cfg, dataloaders: Sequence[str], num_label_files: int = 8) -> None:

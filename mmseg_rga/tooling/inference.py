@@ -1,4 +1,4 @@
-"""Load a trained segmentor for the tools that draw with it (visualize_attention, demo)."""
+"""Load a trained segmentor for the tools that draw with it (visualize_attention, demo, export)."""
 from typing import Optional
 
 
@@ -10,19 +10,16 @@ def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slid
     ``unsafe_load`` (see :mod:`mmseg_rga.engine.safe_load`). Whole-image inference lets every
     RGA block see the image once; a sliding window would leave only the last window's gates.
     """
-    from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmseg.apis import init_model
 
     from mmseg_rga.engine import checkpoint_loading
 
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    options = dict(cfg_options or {})
     if not slide:
-        cfg.model.test_cfg = dict(mode='whole')
+        options['model.test_cfg'] = dict(mode='whole', _delete_=True)
     with checkpoint_loading(unsafe=unsafe_load):
-        model = init_model(cfg, checkpoint, device='cpu')
+        model = init_model(config, checkpoint, device=device, cfg_options=options)
     if not str(device).startswith('cuda'):
         model = revert_sync_batchnorm(model)
-    return model.to(device).eval()
+    return model.eval()

@@ -39,8 +39,8 @@ def _make_case(case, batch, channels, size, ratio):
     import torch
 
     from mmseg_rga.models import RGABlock
-    from mmseg_rga.models.official_rga import OfficialRGAModule
-    from mmseg_rga.models.relation import naive_relation_embedding, relation_embedding
+    from mmseg_rga.models.relation import relation_embedding
+    from mmseg_rga.testing import OfficialRGAModule, reference_relation_embedding
 
     torch.manual_seed(0)
     n = size * size
@@ -49,7 +49,7 @@ def _make_case(case, batch, channels, size, ratio):
         theta = torch.rand(batch, channels // ratio, n, requires_grad=True)
         phi = torch.rand(batch, channels // ratio, n, requires_grad=True)
         weight = (torch.randn(n // ratio, 2 * n) / n).requires_grad_()
-        fn = relation_embedding if case == 'relation_fast' else naive_relation_embedding
+        fn = relation_embedding if case == 'relation_fast' else reference_relation_embedding
         return (lambda: fn(theta, phi, weight)), torch.randn(batch, n // ratio, n), [
             theta, phi, weight]
     x = torch.relu(torch.randn(batch, channels, size, size)).requires_grad_()

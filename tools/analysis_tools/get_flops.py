@@ -69,9 +69,8 @@ def build_block(args):
 
     feature = [(side - 1) // 8 + 1 for side in args.shape]  # output stride 8
     model = RGABlock(args.block, 33, order='SC', align_corners=True).eval()
-    model.rga_cfg = dict(order='SC', align_corners=True, pooled_size=33)  # for the sweep
     holder = torch.nn.Module()
-    holder.rga, holder.rga_cfg = model, model.rga_cfg
+    holder.rga = model
     return holder, torch.zeros(1, args.block, *feature)
 
 

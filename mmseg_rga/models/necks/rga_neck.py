@@ -4,7 +4,6 @@ A thin mmseg adapter around :class:`mmseg_rga.models.rga.RGABlock`: the attentio
 ``rga.py`` and the block's settings in ``rga_cfg`` (:mod:`mmseg_rga.models.rga_cfg`); this module
 only selects levels and fuses the attended map with the original one.
 """
-import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -52,8 +51,9 @@ class RGANeck(BaseModule):
             RGABlock's defaults (BN, ReLU, ``align_corners=False``: use the decode head's value,
             True in mmseg's 769x769 Cityscapes configs).
         init_cfg: mmengine init config. Default: None (the RGA layers' own Kaiming init).
-        **deprecated_rga_args: the former flat arguments (``pooled_size=33, order='SC', ...``);
-            accepted with a DeprecationWarning and moved into ``rga_cfg``.
+
+    An RGA setting given as an argument of its own (``RGANeck(..., pooled_size=33)``) is refused
+    with an :class:`~mmseg_rga.checks.InputError` that says to move it into ``rga_cfg``.
 
     Shapes:
         inputs: a tuple/list of ``len(in_channels)`` tensors (B, C_i, H_i, W_i) ->
@@ -66,7 +66,8 @@ class RGANeck(BaseModule):
                  fusion: str = 'concat',
                  rga_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 **deprecated_rga_args) -> None:
+                 **unexpected) -> None:
+        _refuse_flat_arguments(unexpected)
         super().__init__(init_cfg)
         if is_int(in_channels):
             in_channels = [in_channels]
@@ -80,7 +81,6 @@ class RGANeck(BaseModule):
         self.num_levels = len(self.in_channels)
         self.in_index: List[int] = self._normalize_index(in_index)
         self.fusion = fusion
-        rga_cfg = _merge_deprecated(rga_cfg, deprecated_rga_args)
         self.rga_blocks = nn.ModuleList(
             build_rga_block(rga_cfg, self.in_channels[i]) for i in self.in_index)
         self.out_channels: List[int] = [
@@ -122,19 +122,15 @@ class RGANeck(BaseModule):
         return tuple(outs)
 
 
-def _merge_deprecated(rga_cfg: Optional[dict], flat: dict) -> Optional[dict]:
-    """Move the former flat RGA arguments into ``rga_cfg`` (DeprecationWarning)."""
-    if not flat:
-        return rga_cfg
-    unknown = sorted(set(flat) - set(rga_cfg_keys()))
-    if unknown:
-        raise InputError(f'RGANeck got unexpected arguments {unknown}; it takes in_channels, '
-                        'in_index, fusion, rga_cfg, init_cfg (RGA settings go into rga_cfg: '
-                        f'{rga_cfg_keys()})')
-    both = sorted(set(flat) & set(rga_cfg or {}))
-    if both:
-        raise InputError(f'RGANeck got {both} both as arguments and in rga_cfg; keep rga_cfg')
-    warnings.warn(f'RGANeck({", ".join(f"{k}=..." for k in flat)}) is deprecated: pass '
-                  f'rga_cfg=dict({", ".join(f"{k}=..." for k in flat)}) instead',
-                  DeprecationWarning, stacklevel=3)
-    return {**(rga_cfg or {}), **flat}
+def _refuse_flat_arguments(unexpected: dict) -> None:
+    """An RGA setting passed next to ``rga_cfg`` instead of inside it: one line naming rga_cfg."""
+    if not unexpected:
+        return
+    rga_keys = [k for k in unexpected if k in rga_cfg_keys()]
+    if rga_keys:
+        moved = ', '.join(f'{k}=...' for k in rga_keys)
+        raise InputError(f'RGANeck takes the block\'s arguments in rga_cfg: move '
+                         f'{", ".join(rga_keys)} into rga_cfg=dict({moved})')
+    raise InputError(f'RGANeck got unexpected arguments {sorted(unexpected)}; it takes '
+                     'in_channels, in_index, fusion, rga_cfg, init_cfg (RGA settings go into '
+                     f'rga_cfg: {rga_cfg_keys()})')

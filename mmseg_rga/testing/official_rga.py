@@ -1,10 +1,12 @@
 """A replica of the official re-id ``RGA_Module``: the formulation the paper describes.
 
-Relation-Aware-Global-Attention-Networks, ``models/rga_modules.py``, with its layer names, shapes
-and forward (minus its print): it materializes the relation matrix R and its 2N-channel stack.
-It is the reference :func:`~mmseg_rga.models.convert.convert_official_rga` maps from and the
-baseline ``tools/analysis_tools/benchmark_relation.py`` measures :class:`RGABlock` against; the
-plugin's own modules never use it (``import mmseg_rga`` does not import it).
+microsoft/Relation-Aware-Global-Attention-Networks, ``reid/models/models_utils/rga_modules.py``
+(Copyright (c) Microsoft Corporation, MIT license), with its layer names, shapes and forward
+(minus its print): it materializes the relation matrix R and its 2N-channel stack.
+It is the reference :func:`~mmseg_rga.models.convert.convert_official_rga` maps from (the tests
+check that converted weights give the same outputs) and the baseline
+``tools/analysis_tools/benchmark_relation.py`` measures :class:`~mmseg_rga.models.RGABlock`
+against; the plugin's own modules never use it.
 """
 import torch
 import torch.nn as nn

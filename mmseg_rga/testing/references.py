@@ -1,9 +1,9 @@
 """Straightforward references for the RGA math, used by the tests and the benchmark.
 
 * :func:`reference_relation_embedding` materializes R (M x M), stacks [R(i,:), R(:,i)] into a
-  2M-channel map and applies the 1x1 conv, exactly as the paper describes it.
-* :class:`OfficialRGAModule` (from :mod:`mmseg_rga.models.official_rga`, where the benchmark
-  finds it too) is the official re-id ``RGA_Module`` with its layer names, shapes and forward.
+  2M-channel map and applies the 1x1 conv, exactly as the paper describes it (O(M^2) memory):
+  the baseline ``tools/analysis_tools/benchmark_relation.py`` measures the factored path against.
+* :func:`randomize_bn_stats` gives BatchNorms non-trivial statistics for equivalence tests.
 * :func:`reference_fixed_size_pool` is the whole-map RoIAlign of ``FixedSizePool`` written from
   its definition (bilinear samples per bin, clamped to the map), independent of mmcv.
 """
@@ -13,8 +13,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-
-from mmseg_rga.models.official_rga import OfficialRGAModule  # noqa: F401  (re-exported)
 
 
 def reference_relation_embedding(theta: Tensor, phi: Tensor, weight: Tensor) -> Tensor:
