@@ -3,8 +3,9 @@
 Each command runs as a user would type it, from a scratch directory that links the repo's
 ``configs/`` and ``tools/``, with the tool, flags and config the doc names. Only sizes shrink:
 ``--synthetic-data`` at 64x128 instead of the dataset, one iteration, small ``--shape``/``--size``
-values, one process for the launchers. Placeholders (CONFIG, CHECKPOINT, CKPT, a doc's
-``iter_80000.pth``) become a config and the checkpoint its own tiny training wrote.
+values, one process for the launchers, the first item of a ``{a,b}`` list. Placeholders
+(CONFIG, CHECKPOINT, CKPT, a doc's ``iter_80000.pth``) become a config and the checkpoint its
+own tiny training wrote.
 ``SKIPPED`` lists what cannot run here, with the reason; ``COVERED`` what another test already
 runs with the same flags (checked: that test's source names the tool and every flag).
 """
@@ -88,6 +89,7 @@ def plan(text, sandbox, trainer):
             return reason
     if '\n' in text:  # a python - <<EOF / python -c "..." script: run as written
         return ['bash', '-c', text.replace('python', sys.executable, 1)]
+    text = re.sub(r'\{([^,{}]+),[^{}]*\}', r'\1', text)  # a {a,b,...} list: its first item
     tokens = shlex.split(re.sub(r'^nice -n \d+ |^[A-Z_]+=\S+ ', '', text))
     tokens = [t for t in tokens if not (t.startswith('[') or t.endswith(']'))]  # [optional]
     if tokens[:2] == ['make', 'benchmark']:
@@ -216,7 +218,7 @@ def test_documented_command_runs(text, where, sandbox, trainer):
 
 def _official_checkpoint(path):
     import torch
-    from reference_rga import OfficialRGAModule
+    from mmseg_rga.testing.references import OfficialRGAModule
     module = OfficialRGAModule(16, 30, cha_ratio=4, spa_ratio=4, down_ratio=2)
     torch.save({'state_dict': {f'module.rga_att4.{k}': v
                                for k, v in module.state_dict().items()}}, path)
