@@ -41,7 +41,7 @@ def test_demo_tiny(tmp_path):
     md = (work_dir / 'results.md').read_text()
     assert '| model | mIoU (%)' in md and 'tools/train.py' in md and 'tools/test.py' in md
     machine = json.loads((work_dir / 'results.json').read_text())['machine']
-    assert f'{machine["torch_threads"]} torch threads' in md and machine['cpu'] in md
+    assert f'torch threads: {machine["torch_threads"]}' in md and machine['cpu'] in md
     assert f'torch {torch.__version__}' in md
     figure = cv2.imread(str(work_dir / 'demo.png'))
     assert figure is not None and figure.shape[0] > 100 and figure.shape[1] > 100

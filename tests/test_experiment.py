@@ -62,7 +62,7 @@ def test_machine_summary_names_cpu_threads_and_versions(monkeypatch):
     assert machine['cpu'] == cpu_model() and machine['cpu']
     assert machine['torch_threads'] == str(torch.get_num_threads())
     line = describe_machine(machine)
-    for part in (machine['cpu'], f'{torch.get_num_threads()} torch threads', 'OMP_NUM_THREADS=3',
+    for part in (machine['cpu'], f'torch threads: {torch.get_num_threads()}', 'OMP_NUM_THREADS=3',
                  f'torch {torch.__version__}', 'mmcv ', 'mmseg ', ' UTC'):
         assert part in line, (part, line)
 

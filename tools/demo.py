@@ -15,8 +15,8 @@
 
 Every number comes from the subprocesses' own outputs; the printed commands reproduce them.
 ``--tiny`` (4+2 images, 2 iterations) only checks that the pipeline runs (about 1 minute).
-With the defaults (1000 iterations per model) it took 7 to 17 minutes on 2-core machines (README,
-"The demo"; the time depends on the CPU and its load); ``--iters 300`` is a quicker look.
+With the defaults (1000 iterations per model) it took 7 to 17 minutes on 2-core machines, longer
+on a loaded one (README, "The demo"); ``--iters 300`` is a quicker look.
 """
 import argparse
 import glob

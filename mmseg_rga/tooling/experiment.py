@@ -138,5 +138,5 @@ def describe_machine(machine: Dict[str, str]) -> str:
     """One line for a results file: CPU, threads, versions, date."""
     omp = f', OMP_NUM_THREADS={machine["omp_num_threads"]}' if machine['omp_num_threads'] else ''
     return (f'{machine["cpu"]} ({machine["logical_cpus"]} logical CPUs), '
-            f'{machine["torch_threads"]} torch threads{omp}; {machine["versions"]}, '
+            f'torch threads: {machine["torch_threads"]}{omp}; {machine["versions"]}, '
             f'Python {machine["python"]}; {machine["date"]}')
