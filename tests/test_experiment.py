@@ -6,7 +6,10 @@ import pytest
 
 from mmseg_rga.tooling.experiment import (
     ToolFailed,
+    cpu_model,
+    describe_machine,
     final_checkpoint,
+    machine_summary,
     read_test_metrics,
     run_tool,
     schedule_options,
@@ -52,3 +55,26 @@ def test_test_metrics_takes_the_newest_new_json(tmp_path):
     new.parent.mkdir()
     new.write_text(json.dumps({'lr': 0.1}) + '\n' + json.dumps({'mIoU': 2.0}) + '\n')
     assert read_test_metrics(str(tmp_path), ignore=[str(old)])['mIoU'] == 2.0
+
+
+def test_machine_summary_names_cpu_threads_and_versions(monkeypatch):
+    import torch
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    machine = machine_summary()
+    assert machine['cpu'] == cpu_model() and machine['cpu']
+    assert machine['torch_threads'] == str(torch.get_num_threads())
+    line = describe_machine(machine)
+    for part in (machine['cpu'], f'torch threads: {torch.get_num_threads()}', 'OMP_NUM_THREADS=3',
+                 f'torch {torch.__version__}', 'mmcv ', 'mmseg ', ' UTC'):
+        assert part in line, (part, line)
+
+
+def test_cpu_model_reads_the_first_processor_else_platform(tmp_path, monkeypatch):
+    info = tmp_path / 'cpuinfo'
+    cpu = 'processor\t: {}\ncpu family\t: 6\nmodel\t\t: 106\nmodel name\t: {}\n\n'
+    info.write_text(cpu.format(0, 'Intel Xeon Gold 6338') + cpu.format(1, 'Other'))
+    assert cpu_model(str(info)) == 'Intel Xeon Gold 6338 (family 6, model 106)'
+    info.write_text('processor\t: 0\nmodel name\t: Apple M2\n')
+    assert cpu_model(str(info)) == 'Apple M2'
+    monkeypatch.setattr('platform.processor', lambda: 'Test CPU 9000')
+    assert cpu_model(str(tmp_path / 'missing')) == 'Test CPU 9000'

@@ -15,8 +15,8 @@
 
 Every number comes from the subprocesses' own outputs; the printed commands reproduce them.
 ``--tiny`` (4+2 images, 2 iterations) only checks that the pipeline runs (about 1 minute).
-With the defaults (1000 iterations per model, about 0.2 s each on 2 quiet CPU cores) it takes
-about 10 minutes; ``--iters 300`` is a quicker look.
+With the defaults (1000 iterations per model) it took 7 to 17 minutes on 2-core machines, longer
+on a loaded one (README, "The demo"); ``--iters 300`` is a quicker look.
 """
 import argparse
 import glob
@@ -188,6 +188,8 @@ def make_figure(models: Dict, results: Dict, images: List[str], out_path: str) -
 
 
 def write_results(results: Dict, args, work_dir: str) -> str:
+    from mmseg_rga.tooling.experiment import describe_machine, machine_summary
+    machine = machine_summary()
     header = '| model | mIoU (%) | aAcc (%) | params | RGA params | train time (s) |'
     lines = [header, '|---|---:|---:|---:|---:|---:|']
     for key, name, _ in MODELS:
@@ -205,9 +207,12 @@ def write_results(results: Dict, args, work_dir: str) -> str:
         f'half-width dilated ResNetV1c-18 (output stride 8) from scratch, {args.iters} '
         f'iterations of batch {args.batch_size}, 128x128 crops; evaluated with 128x128 sliding '
         'windows on val. Train times are wall-clock on a CPU and vary with its load.', '',
+        f'Machine: {describe_machine(machine)}.', '',
         table, '',
         f'RGA-SC - baseline: {delta:+.2f} mIoU. One seed, a short CPU schedule: this shows the '
-        'pipeline works end to end; it is not a benchmark.', '',
+        'pipeline works end to end; it is not a benchmark. The same machine, thread count and '
+        'seed give these numbers again; another CPU or thread count gives another training run '
+        '(other numbers, as another seed would).', '',
         '![demo](demo.png)', '',
         'Commands run (the logs are next to the checkpoints):', '',
     ]
@@ -219,8 +224,8 @@ def write_results(results: Dict, args, work_dir: str) -> str:
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(md) + '\n')
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(settings=dict(vars(args), size=list(args.size)), results=results), f,
-                  indent=2)
+        json.dump(dict(settings=dict(vars(args), size=list(args.size)), machine=machine,
+                       results=results), f, indent=2)
     return table
 
 

@@ -3,8 +3,9 @@
 #
 # Pinned stack: torch 2.13.0 (CPU wheel), mmcv 2.1.0 with compiled ops, mmengine 0.10.7,
 # mmsegmentation 1.2.2. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
-# (about 10-18 minutes on 2 cores) into a wheel cached in ${MMCV_WHEEL_CACHE}; later runs install that
-# wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
+# (10-27 minutes on the 2-core machines we timed) into a wheel cached in ${MMCV_WHEEL_CACHE};
+# later runs install that wheel in seconds. Idempotent: a finished environment is detected by a
+# stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,7 +48,7 @@ if ! have_mmcv_ops; then
   mkdir -p "$MMCV_WHEEL_CACHE"
   wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
-    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, ~18 min on 2 cores)"
+    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, 10-27 min on 2 cores)"
     tmp=$(mktemp -d)
     MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
       "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$tmp" "mmcv==${MMCV_VERSION}"

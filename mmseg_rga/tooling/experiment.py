@@ -3,12 +3,15 @@
 
 Both run ``tools/train.py`` then ``tools/test.py`` on a demo config over a generated dataset, with
 a short schedule given through ``--cfg-options``; the tools' logs go to files and, optionally, to
-stdout as they come.
+stdout as they come. ``machine_summary`` names the machine whose numbers a results file holds.
 """
+import datetime
 import glob
+import importlib
 import json
 import os
 import os.path as osp
+import platform
 import shlex
 import subprocess
 import sys
@@ -97,3 +100,47 @@ def read_test_metrics(test_dir: str, ignore: Iterable[str] = ()) -> Dict[str, fl
         if metrics:
             return metrics[-1]
     raise ToolFailed(f'tools/test.py wrote no mIoU json under {test_dir}')
+
+
+def cpu_model(cpuinfo: str = '/proc/cpuinfo') -> str:
+    """The CPU's name: /proc/cpuinfo's "model name" with its family and model numbers (Linux;
+    virtual machines often show only "AMD EPYC"), else ``platform.processor()``."""
+    fields = {}
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(':')
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    name, family, model = (fields.get(k) for k in ('model name', 'cpu family', 'model'))
+    if name:
+        return f'{name} (family {family}, model {model})' if family and model else name
+    return platform.processor() or platform.machine() or 'unknown CPU'
+
+
+def machine_summary() -> Dict[str, str]:
+    """What a training run's numbers depend on besides code, data and seed.
+
+    Float reductions are summed in an order set by the CPU's kernels and by torch's thread
+    count, so another CPU or thread count gives another run; the same ones give the same run.
+    """
+    import torch
+    versions = {name: getattr(importlib.import_module(name), '__version__', '?')
+                for name in ('torch', 'mmcv', 'mmengine', 'mmseg')}
+    return dict(cpu=cpu_model(), logical_cpus=str(os.cpu_count()),
+                torch_threads=str(torch.get_num_threads()),
+                omp_num_threads=os.environ.get('OMP_NUM_THREADS', ''),
+                versions=', '.join(f'{k} {v}' for k, v in versions.items()),
+                python=platform.python_version(),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
+
+
+def describe_machine(machine: Dict[str, str]) -> str:
+    """One line for a results file: CPU, threads, versions, date."""
+    omp = f', OMP_NUM_THREADS={machine["omp_num_threads"]}' if machine['omp_num_threads'] else ''
+    return (f'{machine["cpu"]} ({machine["logical_cpus"]} logical CPUs), '
+            f'torch threads: {machine["torch_threads"]}{omp}; {machine["versions"]}, '
+            f'Python {machine["python"]}; {machine["date"]}')
