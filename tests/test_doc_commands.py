@@ -27,7 +27,8 @@ TRAIN_OPTIONS = ['train_cfg.max_iters=1', 'train_cfg.val_interval=1000',
                  'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
                  'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
                  'train_dataloader.persistent_workers=False']
-TEST_OPTIONS = ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
+TEST_OPTIONS = ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
+                'test_dataloader.dataset.indices=2']  # the first 2 images
 TINY_TRAIN = SYNTHETIC + ['--cfg-options'] + TRAIN_OPTIONS
 DEFAULT_CONFIG = 'configs/rga/pspnet_rga_cityscapes.py'
 SMALL_CONFIG = 'configs/demo/pspnet-rga_r18-d8_synthetic.py'
