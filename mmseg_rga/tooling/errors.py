@@ -32,6 +32,7 @@ import traceback
 from typing import Callable, List, Optional
 
 from mmseg_rga.checks import InputError
+from mmseg_rga.models.heads import explain_missing_rga_type
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEBUG_FLAG = '--debug'
@@ -135,7 +136,7 @@ def run_main(main: Callable[[Optional[List[str]]], object],
         raise
     except BaseException as err:  # noqa: B902  (one place decides what the user sees)
         if is_expected(err):
-            print(f'error: {one_line(err)}', file=sys.stderr)
+            print(f'error: {explain_missing_rga_type(one_line(err))}', file=sys.stderr)
             sys.exit(1)
         if DEBUG_FLAG in argv:
             raise
