@@ -7,6 +7,7 @@ images of four sizes and aspect ratios (64x85, 85x64, 64x64, 64x128), after the 
 checks. The configured 32x32 nodes meet maps of every size whole ADE20K images give.
 """
 import copy
+import re
 from pathlib import Path
 
 import mmseg
@@ -138,3 +139,32 @@ def test_trains_two_iterations_and_infers_whole_images(name, ade_root, tmp_path)
     metrics = runner.test()
     assert 0.0 <= metrics['mIoU'] <= 100.0
     assert seen == [(-(-h // stride), -(-w // stride)) for h, w in VAL_SHAPES]
+
+
+def readme_rows():
+    """README.md's ADE20K table: config -> (params M, RGA overhead M)."""
+    text = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    rows = re.findall(r'^\| `configs/rga/ade20k/(\S+\.py)` \| `RGA\w+` \| ([\d.]+)M \| '
+                      r'\+([\d.]+)M ', text, flags=re.M)
+    return {name: (float(total), float(extra)) for name, total, extra in rows}
+
+
+def test_readme_rows_are_the_built_models():
+    """The full models (ResNet-101/50, MiT-B0; SyncBN -> BN) have the parameters README.md lists:
+    the mmseg model plus one RGA-SC block and 512 (256) more classifier inputs per class."""
+    rows = readme_rows()
+    assert set(rows) == set(CONFIGS)
+    for name, (total, extra) in rows.items():
+        model_cfg = copy.deepcopy(_load(name).model)
+        model_cfg.update(pretrained=None)
+        model_cfg.backbone.init_cfg = None
+        revert_sync_bn_in_cfg(model_cfg)
+        init_default_scope('mmseg')
+        model = MODELS.build(model_cfg)
+        head = model.decode_head
+        overhead = _count(head.rga) + head.channels * head.out_channels
+        assert (round(_count(model) / 1e6, 2), round(overhead / 1e6, 2)) == (total, extra), name
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())

@@ -111,9 +111,12 @@ def test_registered_list():
     assert 'UPerHead with RGA on its classifier input' in MODELS.get('RGAUPerHead').__doc__
 
 
-def test_readme_lists_the_left_out_heads():
+def test_readme_lists_the_registered_and_the_left_out_heads():
     from readme_tables import README
-    assert left_out_table() in README.read_text()
+    section = README.read_text().split('## RGA in your model', 1)[1].split('\n## ', 1)[0]
+    assert left_out_table() in section
+    listed = section.split('27 heads:', 1)[1].split('.\n', 1)[0]
+    assert re.findall(r'`(RGA\w+)`', listed) == registered_rga_heads()
 
 
 @pytest.mark.parametrize('missing, why', [
@@ -127,7 +130,7 @@ def test_missing_rga_type_is_explained_in_one_line(missing, why):
     with pytest.raises(KeyError) as err:
         MODELS.build(dict(type=missing))
     line = explain_missing_rga_type(str(err.value.args[0]))
-    assert '\n' not in line and line.startswith(f'{missing} is not in the mmseg::model registry')
+    assert '\n' not in line and line.startswith(f'{missing} is not in the mmseg::model registry. ')
     assert 'registered RGA decode heads: RGAANNHead, RGAAPCHead' in line
     assert re.search(why, line), line
     other = 'FooHead is not in the mmseg::model registry. Please check'
@@ -172,3 +175,20 @@ def test_forward_backward_and_the_output_depends_on_the_gates(name):
 
     assert not torch.allclose(with_gates(0.25, 0.5), with_gates(0.75, 0.5))  # spatial
     assert not torch.allclose(with_gates(0.5, 0.25), with_gates(0.5, 0.75))  # channel
+
+
+def test_tools_print_the_explanation_in_one_line(capsys):
+    """What a user of tools/train.py or tools/test.py reads for a left-out head (run_main)."""
+    from mmseg_rga.tooling.errors import run_main
+
+    def main(argv):
+        init_default_scope('mmseg')
+        MODELS.build(dict(type='RGADAHead'))
+
+    with pytest.raises(SystemExit) as exit_:
+        run_main(main, argv=[])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith('error: RGADAHead is not in the mmseg::model registry. DAHead is left '
+                          'out on purpose: three classifiers'), err
+    assert 'registered RGA decode heads: RGAANNHead' in err and 'RGAUPerHead' in err

@@ -84,7 +84,7 @@ def explain_missing_rga_type(message: str) -> str:
     missing, registered = match['type'], registered_rga_heads()
     close = difflib.get_close_matches(missing, registered, n=1)
     hint = f' (did you mean {close[0]!r}?)' if close else ''
-    return (f'{missing} is not in the {match["registry"]} registry: '
+    return (f'{missing} is not in the {match["registry"]} registry. '
             f'{why_not_registered(missing[3:])}{hint}; registered RGA decode heads: '
             f'{", ".join(registered)}')
 
