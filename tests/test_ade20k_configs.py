@@ -55,6 +55,15 @@ for _loader in ('train_dataloader', 'test_dataloader'):
 RUN['train_dataloader.batch_size'] = 2
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny tensors: threads only add contention on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _load(name):
     return Config.fromfile(str(DIR / name))
 

@@ -74,6 +74,15 @@ SPECS = {
 RGA_CFG = dict(pooled_size=(4, 4), ratio_channel=2, ratio_spatial=2, ratio_logit=2)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny tensors: threads only add contention on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _build(name, rga):
     init_default_scope('mmseg')
     torch.manual_seed(0)
@@ -133,6 +142,7 @@ def test_missing_rga_type_is_explained_in_one_line(missing, why):
     assert '\n' not in line and line.startswith(f'{missing} is not in the mmseg::model registry. ')
     assert 'registered RGA decode heads: RGAANNHead, RGAAPCHead' in line
     assert re.search(why, line), line
+    assert ('did you mean' in line) == (missing == 'RGAUperHead')
     other = 'FooHead is not in the mmseg::model registry. Please check'
     assert explain_missing_rga_type(other) == other
 

@@ -70,7 +70,9 @@ def why_not_registered(base_name: str) -> str:
     if base_name in heads and not forward_reaches_cls_seg(heads[base_name]):
         return (f'{base_name}.forward never reaches cls_seg, where RGA is applied, so RGA would '
                 'be built and never used (put RGANeck before it instead)')
-    return f'mmseg has no decode head named {base_name!r}'
+    close = difflib.get_close_matches(f'RGA{base_name}', registered_rga_heads(), n=1)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    return f'mmseg has no decode head named {base_name!r}{hint}'
 
 
 def explain_missing_rga_type(message: str) -> str:
@@ -81,12 +83,10 @@ def explain_missing_rga_type(message: str) -> str:
     match = _MISSING.match(message)
     if match is None or not match['type'].startswith('RGA'):
         return message
-    missing, registered = match['type'], registered_rga_heads()
-    close = difflib.get_close_matches(missing, registered, n=1)
-    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    missing = match['type']
     return (f'{missing} is not in the {match["registry"]} registry. '
-            f'{why_not_registered(missing[3:])}{hint}; registered RGA decode heads: '
-            f'{", ".join(registered)}')
+            f'{why_not_registered(missing[3:])}; registered RGA decode heads: '
+            f'{", ".join(registered_rga_heads())}')
 
 
 def left_out_table() -> str:
