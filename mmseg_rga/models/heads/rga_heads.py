@@ -17,8 +17,9 @@ readings and the paper does not say which it used:
                              -> dropout -> conv_seg (2*channels -> out_channels)
 
 The heads below are that mixin on mmseg's PSP, ASPP, FCN and depthwise-separable ASPP heads;
-:func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``.
-The attention math lives in :mod:`mmseg_rga.models.rga`.
+:func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``;
+:mod:`.all_heads` registers it for every such mmseg head. The attention math lives in
+:mod:`mmseg_rga.models.rga`.
 """
 import ast
 import functools
