@@ -55,7 +55,8 @@ def _not_found(where: str, cfg: dict, what: str) -> DatasetNotFoundError:
                 'or let the tool do both: --synthetic-data data/synthetic_cityscapes')
     else:
         hint = (f'Set --cfg-options {where.split(".")[0]}.dataset.data_root=PATH, or smoke-test '
-                'the config on generated Cityscapes-format data with --synthetic-data DIR.')
+                'the config on generated data with --synthetic-data DIR (ADE20K\'s layout for '
+                'an ADE20KDataset config, Cityscapes\' for any other).')
     return DatasetNotFoundError(f'Dataset not found for {where} (type={cfg.get("type")}, '
                                 f'data_root={root!r}): {what}\n{hint}')
 

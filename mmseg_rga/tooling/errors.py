@@ -112,6 +112,13 @@ def write_traceback(err: BaseException, directory: Optional[str] = None) -> Opti
     return path
 
 
+def expected_line(err: BaseException) -> str:
+    """The one line of an expected problem; a missing ``RGA<Name>Head`` also names the heads
+    that are registered (and why this one is not, when it is left out on purpose)."""
+    from mmseg_rga.models.heads import explain_missing_rga_type  # imports mmseg: only now
+    return explain_missing_rga_type(one_line(err))
+
+
 def bug_line(err: BaseException, traceback_path: Optional[str]) -> str:
     """``<Type>: <message> (raised at <file>:<line> in <function>); full traceback in <path>``."""
     where = raised_at(err)
@@ -136,6 +143,7 @@ def run_main(main: Callable[[Optional[List[str]]], object],
     except BaseException as err:  # noqa: B902  (one place decides what the user sees)
         if not is_expected(err) and DEBUG_FLAG in argv:
             raise
-        message = one_line(err) if is_expected(err) else bug_line(err, write_traceback(err))
+        message = (expected_line(err) if is_expected(err)
+                   else bug_line(err, write_traceback(err)))
         sys.exit(f'error: {message}')  # on stderr, exit status 1
     sys.exit(result if isinstance(result, int) else 0)

@@ -53,8 +53,9 @@ def add_plugin_arguments(parser: argparse.ArgumentParser, mode: str) -> None:
         '--synthetic-data',
         metavar='DIR',
         help='smoke-test this config without its dataset: write a small synthetic '
-        'Cityscapes-format dataset to DIR (unless there) and point the config at it '
-        '(19 classes, pretrained=None); --cfg-options still win')
+        'dataset to DIR (unless there) and point the config at it (pretrained=None): '
+        'ADE20K layout, images of varied sizes, for an ADE20KDataset config; else Cityscapes '
+        'layout (19 classes); --cfg-options still win')
     parser.add_argument(
         '--synthetic-size',
         type=positive_int,

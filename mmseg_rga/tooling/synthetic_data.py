@@ -1,23 +1,38 @@
-"""``--synthetic-data DIR``: point any mmseg config at a generated Cityscapes-format tree.
+"""``--synthetic-data DIR``: point any mmseg config at a generated tree in its dataset's layout.
 
-:func:`apply_synthetic_data_option` (what tools/train.py and tools/test.py call) writes the tree
-unless the same one is there (local rank 0 writes, other ranks wait), then
-:func:`use_synthetic_data` rewrites the config in place.
+:func:`apply_synthetic_data_option` (what tools/train.py and tools/test.py call) picks the layout
+from the config's dataset type (:func:`synthetic_layout`: ``ADE20KDataset`` -> ADE20K's layout,
+anything else -> Cityscapes'), writes the tree unless the same one is there (local rank 0 writes,
+other ranks wait), then rewrites the config in place (:func:`use_synthetic_ade20k` keeps the
+config's 150 classes and ``reduce_zero_label``; :func:`use_synthetic_data` makes it 19-class
+Cityscapes).
 """
 import os
 import time
 from typing import Dict, Optional, Tuple
 
-from mmseg_rga.datasets.synthetic import CLASSES, generate_synthetic_cityscapes
+from mmseg_rga.datasets.synthetic import (
+    CLASSES,
+    generate_synthetic_ade20k,
+    generate_synthetic_cityscapes,
+    synthetic_ade20k_matches,
+)
 from mmseg_rga.datasets.synthetic.writer import check_size, synthetic_dataset_matches
 
 from .data_check import iter_leaf_datasets
 
 DEFAULT_SPLITS = dict(train_dataloader='train', val_dataloader='val', test_dataloader='val')
+ADE20K_SPLITS = dict(train_dataloader='training', val_dataloader='validation',
+                     test_dataloader='validation')
+#: Short side of the generated ADE20K-layout images (their long side varies with the aspect).
+ADE20K_SHORT_SIDE = 128
+LOADERS = tuple(DEFAULT_SPLITS)
 
 
-def _fit_pipeline(pipeline, scale: Tuple[int, int], crop_size: Tuple[int, int]) -> None:
-    """Rescale Resize/RandomResize/RandomCrop steps in place to the generated image size."""
+def _fit_pipeline(pipeline, scale: Tuple[int, int], crop_size: Tuple[int, int],
+                  zero_based: bool = True) -> None:
+    """Rescale Resize/RandomResize/RandomCrop steps in place to the generated image size;
+    ``zero_based``: the labels are train ids, drop ``reduce_zero_label``."""
     for step in pipeline or []:
         if not isinstance(step, dict):
             continue
@@ -26,31 +41,41 @@ def _fit_pipeline(pipeline, scale: Tuple[int, int], crop_size: Tuple[int, int]) 
             step['scale'] = scale
         if kind == 'RandomCrop' and 'crop_size' in step:
             step['crop_size'] = crop_size
-        if kind == 'LoadAnnotations':  # train ids are already 0-based (ADE-style configs)
+        if kind == 'LoadAnnotations' and zero_based:  # ADE-style configs on Cityscapes ids
             step.pop('reduce_zero_label', None)
         if kind == 'TestTimeAug':
             for group in step.get('transforms', []):
-                _fit_pipeline(group, scale, crop_size)
+                _fit_pipeline(group, scale, crop_size, zero_based)
 
 
-def _point_datasets(cfg, data_root: str, split_map: Dict, scale, crop_size) -> None:
-    """Every dataset of the mapped dataloaders becomes a CityscapesDataset on ``data_root``."""
+def _point_leaf(ds: dict, data_root: str, split: str, ade20k: bool) -> None:
+    """One dataset config onto the generated tree (ADE20K's layout or Cityscapes')."""
+    ds['data_root'] = data_root
+    dropped = ('img_suffix', 'seg_map_suffix', 'reduce_zero_label', 'ann_file', 'metainfo')
+    if ade20k:
+        ds['type'] = 'ADE20KDataset'
+        ds['data_prefix'] = dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}')
+        dropped = ('img_suffix', 'seg_map_suffix', 'ann_file')
+    else:
+        ds['type'] = 'CityscapesDataset'
+        ds['data_prefix'] = dict(img_path=f'leftImg8bit/{split}', seg_map_path=f'gtFine/{split}')
+    for key in dropped:
+        ds.pop(key, None)
+
+
+def _point_datasets(cfg, data_root: str, split_map: Dict, scale, crop_size,
+                    ade20k: bool = False) -> None:
+    """Every dataset of the mapped dataloaders goes to ``data_root``; pipelines are fitted."""
     for loader_name, split in split_map.items():
         loader = cfg.get(loader_name, None)
         if not loader or 'dataset' not in loader:
             continue
         for _, ds in iter_leaf_datasets(loader['dataset'], f'{loader_name}.dataset'):
-            ds['type'] = 'CityscapesDataset'
-            ds['data_root'] = data_root
-            ds['data_prefix'] = dict(img_path=f'leftImg8bit/{split}',
-                                     seg_map_path=f'gtFine/{split}')
-            for key in ('img_suffix', 'seg_map_suffix', 'reduce_zero_label', 'ann_file',
-                        'metainfo'):
-                ds.pop(key, None)
-            _fit_pipeline(ds.get('pipeline'), scale, crop_size)
+            _point_leaf(ds, data_root, split, ade20k)
+            _fit_pipeline(ds.get('pipeline'), scale, crop_size, zero_based=not ade20k)
     for key in ('train_pipeline', 'test_pipeline', 'tta_pipeline'):
         if key in cfg:
-            _fit_pipeline(cfg[key], scale, crop_size)
+            _fit_pipeline(cfg[key], scale, crop_size, zero_based=not ade20k)
 
 
 def _fit_model(model, crop_size, num_classes: bool, no_pretrained: bool) -> None:
@@ -109,23 +134,71 @@ def use_synthetic_data(cfg, data_root: str, image_size: Tuple[int, int] = (256, 
     return cfg
 
 
+def synthetic_layout(cfg) -> str:
+    """``'ade20k'`` when a dataset of the config's dataloaders is an ``ADE20KDataset``, else
+    ``'cityscapes'``: the layout ``--synthetic-data`` writes for this config."""
+    for loader_name in LOADERS:
+        loader = cfg.get(loader_name, None) or {}
+        for _, ds in iter_leaf_datasets(loader.get('dataset'), loader_name):
+            if ds.get('type') == 'ADE20KDataset':
+                return 'ade20k'
+    return 'cityscapes'
+
+
+def use_synthetic_ade20k(cfg, data_root: str, short_side: int = ADE20K_SHORT_SIDE,
+                         no_pretrained: bool = False):
+    """Point an ADE20K config at a tree written by ``generate_synthetic_ade20k``, in place.
+
+    The datasets stay ``ADE20KDataset`` (150 classes, ``reduce_zero_label``) on ``data_root``;
+    ``Resize``/``RandomResize`` scales keep mmseg's 4:1 bound at the generated short side
+    (``(2048, 512)`` -> ``(4 * short_side, short_side)``), the crop becomes at most
+    ``short_side`` square; the model keeps its classes. Returns ``cfg``.
+    """
+    old_crop = cfg.get('crop_size', None) or (short_side, short_side)
+    crop_size = (min(short_side, int(old_crop[0])), min(short_side, int(old_crop[1])))
+    _point_datasets(cfg, data_root, ADE20K_SPLITS, (4 * short_side, short_side), crop_size,
+                    ade20k=True)
+    if 'crop_size' in cfg:
+        cfg['crop_size'] = crop_size
+    if cfg.get('model', None):
+        _fit_model(cfg['model'], crop_size, num_classes=False, no_pretrained=no_pretrained)
+    return cfg
+
+
+def _write_once(matches, write, data_root: str, timeout: float) -> None:
+    """Local rank 0 writes the tree unless ``matches()``; other ranks wait for it."""
+    if matches():
+        return
+    if int(os.environ.get('LOCAL_RANK', '0')) == 0:
+        write()
+        return
+    deadline = time.time() + timeout
+    while not matches():
+        if time.time() > deadline:
+            raise TimeoutError(f'local rank 0 did not write {data_root} in {timeout} s')
+        time.sleep(1.0)
+
+
 def apply_synthetic_data_option(cfg, data_root: str, num_train: int = 40, num_val: int = 10,
                                 image_size: Tuple[int, int] = (256, 512), seed: int = 0,
                                 timeout: float = 600.0):
     """``--synthetic-data DIR`` of tools/train.py and tools/test.py: smoke-test any config.
 
-    Writes a synthetic tree to ``data_root`` unless the same one is there (only local rank 0
-    writes; other ranks of a distributed launch wait for it), then points ``cfg`` at it with
-    :func:`use_synthetic_data` (``no_pretrained=True``: mmseg's base configs name weights that are
-    only downloadable). Returns ``cfg``.
+    Writes a synthetic tree to ``data_root`` in the layout :func:`synthetic_layout` picks,
+    unless the same one is there (only local rank 0 writes; other ranks of a distributed launch
+    wait for it), then points ``cfg`` at it (``no_pretrained=True``: mmseg's base configs name
+    weights that are only downloadable): Cityscapes' layout with ``image_size`` images, or
+    ADE20K's with ``ADE20K_SHORT_SIDE`` on the short side and varied aspect ratios. Returns
+    ``cfg``.
     """
-    if not synthetic_dataset_matches(data_root, num_train, num_val, image_size, seed):
-        if int(os.environ.get('LOCAL_RANK', '0')) == 0:
-            generate_synthetic_cityscapes(data_root, num_train, num_val, image_size, seed)
-        else:
-            deadline = time.time() + timeout
-            while not synthetic_dataset_matches(data_root, num_train, num_val, image_size, seed):
-                if time.time() > deadline:
-                    raise TimeoutError(f'local rank 0 did not write {data_root} in {timeout} s')
-                time.sleep(1.0)
+    if synthetic_layout(cfg) == 'ade20k':
+        short = ADE20K_SHORT_SIDE
+        _write_once(lambda: synthetic_ade20k_matches(data_root, num_train, num_val, short, seed),
+                    lambda: generate_synthetic_ade20k(data_root, num_train, num_val, short, seed),
+                    data_root, timeout)
+        return use_synthetic_ade20k(cfg, data_root, short, no_pretrained=True)
+    _write_once(
+        lambda: synthetic_dataset_matches(data_root, num_train, num_val, image_size, seed),
+        lambda: generate_synthetic_cityscapes(data_root, num_train, num_val, image_size, seed),
+        data_root, timeout)
     return use_synthetic_data(cfg, data_root, image_size=image_size, no_pretrained=True)

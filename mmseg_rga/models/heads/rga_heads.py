@@ -17,13 +17,15 @@ readings and the paper does not say which it used:
                              -> dropout -> conv_seg (2*channels -> out_channels)
 
 The heads below are that mixin on mmseg's PSP, ASPP, FCN and depthwise-separable ASPP heads;
-:func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``.
-The attention math lives in :mod:`mmseg_rga.models.rga`.
+:func:`rga_head` builds the same wrapper for any other head whose forward ends in ``cls_seg``;
+:mod:`.all_heads` registers it for every such mmseg head. The attention math lives in
+:mod:`mmseg_rga.models.rga`.
 """
 import ast
-import inspect
+import functools
+import linecache
 import textwrap
-from typing import Optional, Set, Type
+from typing import NamedTuple, Optional, Set, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -68,6 +70,47 @@ class RGAHeadMixin:
         return super().cls_seg(feat)
 
 
+class _Uses(NamedTuple):
+    """What one method's source does: ``self.cls_seg`` referenced, ``self.m(...)`` and
+    ``super().m(...)`` calls."""
+    cls_seg: bool
+    self_calls: Tuple[str, ...]
+    super_calls: Tuple[str, ...]
+
+
+def _source(func) -> str:
+    """The source of ``func`` from its code object's line span (no tokenizing: fast)."""
+    code = func.__code__  # AttributeError for what is not a plain function
+    lines = linecache.getlines(code.co_filename)
+    last = max((end for _, end, _, _ in code.co_positions() if end), default=0)
+    if not lines or last < code.co_firstlineno:
+        raise OSError(f'no source for {func!r}')
+    return textwrap.dedent(''.join(lines[code.co_firstlineno - 1:last]))
+
+
+@functools.lru_cache(maxsize=None)
+def _uses(func) -> Optional[_Uses]:
+    """:class:`_Uses` of ``func`` read from its source (once per function); None if unreadable."""
+    try:
+        tree = ast.parse(_source(func))
+    except (AttributeError, OSError, SyntaxError):
+        return None
+    cls_seg, self_calls, super_calls = False, [], []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr == 'cls_seg'
+                and isinstance(node.value, ast.Name) and node.value.id == 'self'):
+            cls_seg = True  # called, or handed on as a callable (PIDHead)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        target, called = node.func.value, node.func.attr
+        if isinstance(target, ast.Name) and target.id == 'self':
+            self_calls.append(called)
+        if (isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
+                and target.func.id == 'super'):
+            super_calls.append(called)
+    return _Uses(cls_seg, tuple(self_calls), tuple(super_calls))
+
+
 def _method_reaches_cls_seg(cls: type, name: str, start: int, seen: Set[tuple]) -> bool:
     """Does ``cls``'s method ``name`` (looked up on ``cls.__mro__[start:]``) use ``cls_seg``?
 
@@ -81,25 +124,17 @@ def _method_reaches_cls_seg(cls: type, name: str, start: int, seen: Set[tuple]) 
     if owner is None or not issubclass(owner, BaseDecodeHead) or (owner, name) in seen:
         return False
     seen.add((owner, name))
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(vars(owner)[name])))
-    except (OSError, TypeError, SyntaxError):
+    uses = _uses(vars(owner)[name])
+    if uses is None or uses.cls_seg:
         return True
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr == 'cls_seg'
-                and isinstance(node.value, ast.Name) and node.value.id == 'self'):
-            return True  # called, or handed on as a callable (PIDHead)
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        target, called = node.func.value, node.func.attr
-        if (isinstance(target, ast.Name) and target.id == 'self'
-                and _method_reaches_cls_seg(cls, called, 0, seen)):
-            return True
-        if (isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
-                and target.func.id == 'super'
-                and _method_reaches_cls_seg(cls, called, mro.index(owner) + 1, seen)):
-            return True
-    return False
+    after_owner = mro.index(owner) + 1
+    return (any(_method_reaches_cls_seg(cls, m, 0, seen) for m in uses.self_calls)
+            or any(_method_reaches_cls_seg(cls, m, after_owner, seen) for m in uses.super_calls))
+
+
+def forward_reaches_cls_seg(cls: Type[BaseDecodeHead]) -> bool:
+    """:func:`rga_head`'s rule: does the ``forward`` on ``cls``'s MRO reach ``self.cls_seg``?"""
+    return _method_reaches_cls_seg(cls, 'forward', 0, set())
 
 
 def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type:
@@ -126,7 +161,7 @@ def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type
     """
     if not (isinstance(base_cls, type) and issubclass(base_cls, BaseDecodeHead)):
         raise InputError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
-    if not _method_reaches_cls_seg(base_cls, 'forward', 0, set()):
+    if not forward_reaches_cls_seg(base_cls):
         raise InputError(f'rga_head expects a decode head whose forward calls self.cls_seg(feat) '
                          f'(RGA is applied there); {base_cls.__name__}.forward never reaches '
                          f'cls_seg, so RGA would be built and never used')
