@@ -42,6 +42,7 @@ SKIPPED = {  # pattern -> why it cannot run here
 COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration / ResNet-18 size)
     r'^make demo$|^python tools/demo\.py$': 'tests/test_demo.py',
     r'tools/analysis_tools/seed_study\.py': 'tests/test_seed_study.py',
+    r'tools/analysis_tools/benchmark_heads\.py --threads': 'tests/test_benchmark_tools.py',
     r'^python tools/(train|test)\.py (configs/rga/pspnet_rga_cityscapes|my_config)\.py':
         'tests/test_tools.py',
     r'^bash tools/dist_train\.sh (configs/rga/pspnet_rga_cityscapes\.py|CONFIG) ':
