@@ -55,13 +55,7 @@ for _loader in ('train_dataloader', 'test_dataloader'):
 RUN['train_dataloader.batch_size'] = 2
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny tensors: threads only add contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _load(name):
