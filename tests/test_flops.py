@@ -79,7 +79,7 @@ def test_get_flops_block_sweep_matches_direct_counts():
 @pytest.mark.parametrize('args,match', [
     (('--shape', 0, 5, '--block', 8), '--shape needs two positive ints'),
     (('--shape', 8, 8), 'give a CONFIG or --block C'),
-    (('missing.py', '--shape', 8, 8), 'config not found'),
+    (('missing.py', '--shape', 8, 8), 'error: config file missing.py does not exist; the nearest'),
 ])
 def test_get_flops_bad_inputs_one_line_error(args, match):
     run = _tool(*args)
