@@ -225,13 +225,40 @@ def test_full_size_on_fake_tensors(row):
     assert result.seg_logits.data.shape == (19, 1024, 2048)
 
 
+#: RGA rows whose block (channels, 97x97 nodes, every rga_cfg key) is the block of the row named
+#: here, which runs for real at 97x97 nodes (FULL_SIZE_ROW at full size, the other below); their
+#: own real run uses 17x17 nodes: the heads, necks and losses are theirs, the 97x97 block numbers
+#: are the other row's, and test_full_size_on_fake_tensors runs them at 97x97
+SAME_BLOCK_AS = {'pspnet-rga': FULL_SIZE_ROW, 'deeplabv3-rga': FULL_SIZE_ROW,
+                 'pspnet-rganeck': 'ocnet-baseline-rganeck',
+                 'deeplabv3-rganeck': 'ocnet-baseline-rganeck'}
+
+
+def _rga_block_cfg(row):
+    """(where, channels, rga_cfg) of the row's RGA block."""
+    model = _cfg(row).model
+    if ROWS[row][2]:
+        return 'neck', model.neck.in_channels[model.neck.in_index], model.neck.rga_cfg.to_dict()
+    return 'head', model.decode_head.channels, model.decode_head.rga_cfg.to_dict()
+
+
+@pytest.mark.parametrize('row', sorted(SAME_BLOCK_AS))
+def test_same_rga_block_as(row):
+    assert _rga_block_cfg(row) == _rga_block_cfg(SAME_BLOCK_AS[row])
+    assert _rga_block_cfg(row)[2]['pooled_size'] == (97, 97)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('row', sorted(set(ROWS) - {FULL_SIZE_ROW}))
 def test_trains_and_infers_at_a_small_input(row):
     """Full ResNet-101, real numbers: one SGD step on 2x3x33x33 (C5 5x5, RoIAligned up to the
-    97x97 nodes) with finite losses and the DSN loss iff the row has one, then whole-mode
-    inference on a 129x257 image (17x33 maps RoIAligned to 97x97): finite logits."""
-    model = _build(_cfg(row))
+    RGA nodes: 97x97, or 17x17 for the rows of SAME_BLOCK_AS) with finite losses and the DSN
+    loss iff the row has one, then whole-mode inference on a 129x257 image (17x33 maps RoIAligned
+    to the nodes): finite logits."""
+    cfg = _cfg(row)
+    if row in SAME_BLOCK_AS:
+        (cfg.model.neck if ROWS[row][2] else cfg.model.decode_head).rga_cfg.pooled_size = (17, 17)
+    model = _build(cfg)
     losses = _losses_and_step(model, 33)
     assert ('aux.loss_ce' in losses) == ROWS[row][3]
     result, seen = _whole_inference(model, torch.randn(1, 3, 129, 257), _samples(1, (129, 257)))
