@@ -16,7 +16,7 @@
 SyncBN is turned into BN for the single-process checks. On a host without CUDA it prints one
 line and exits 0. Exit 1 when a check fails. ::
 
-    python tools/analysis_tools/gpu_check.py                      # everything (~10 min, H200)
+    python tools/analysis_tools/gpu_check.py                      # everything (not yet timed)
     python tools/analysis_tools/gpu_check.py --only numerics slide --out gpu_check.md
 """
 import argparse
