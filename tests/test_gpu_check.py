@@ -99,5 +99,5 @@ def test_table_failed_rows_and_missing_estimate(monkeypatch):
     assert row['status'] == 'FAIL' and 'RuntimeError: CUDA out of memory' in row['measured']
     table = tool.format_table([row, tool._row('ddp', 'y', '1 GPU', '>= 2 GPUs', None)])
     assert table.splitlines()[2].endswith('| FAIL |') and table.endswith('| skipped |')
-    monkeypatch.setitem(sys.modules, 'mmseg_rga.analysis.memory', None)  # not importable
+    monkeypatch.setitem(sys.modules, 'mmseg_rga.analysis.segmentor_memory', None)  # not importable
     assert tool.memory_estimate('c.py', False, 2, (769, 769)) is None  # printed 'estimate n/a'

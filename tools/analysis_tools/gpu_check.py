@@ -51,16 +51,18 @@ GIB = 2 ** 30
 
 
 def memory_estimate(config: str, amp: bool, batch: int, size) -> object:
-    """HOOK: estimate_memory.py's peak for a training iteration, in bytes; None -> 'n/a'.
+    """HOOK: estimate_memory.py's peak for one training iteration, in bytes; None -> 'n/a'.
 
-    Calls ``mmseg_rga.analysis.memory.estimate_peak_bytes(config, amp=, batch_size=, shape=)``
-    when that library function exists (tools do not import each other).
+    Calls its library function ``mmseg_rga.analysis.segmentor_memory.estimate_config`` (fake
+    tensors; tools do not import each other) when it can be imported.
     """
     try:
-        from mmseg_rga.analysis.memory import estimate_peak_bytes
+        from mmseg_rga.analysis.segmentor_memory import estimate_config
     except ImportError:
         return None
-    return estimate_peak_bytes(config, amp=amp, batch_size=batch, shape=tuple(size))
+    from mmengine.config import Config
+    return estimate_config(Config.fromfile(config), mode='train', amp=amp, batch_size=batch,
+                           shape=tuple(size)).peak
 
 
 def _row(check, case, measured, reference, ok):
@@ -196,7 +198,7 @@ def main(argv=None):
     parser.add_argument('--only', nargs='+', choices=CHECKS, default=list(CHECKS),
                         help='run these checks only (default: all)')
     parser.add_argument('--no-estimate', action='store_true',
-                        help="leave out estimate_memory.py's estimate (its CPU run is slow)")
+                        help="leave out estimate_memory.py's estimate")
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     parser.add_argument('--ddp-worker', metavar='OUT', help=argparse.SUPPRESS)
     add_debug_argument(parser)
