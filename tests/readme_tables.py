@@ -63,3 +63,25 @@ def pooled_size_table() -> Dict[int, Tuple[float, float]]:
 def millions(count: int) -> float:
     """A count as the READMEs round it: M with 2 decimals."""
     return round(count / 1e6, 2)
+
+
+def paper_protocol_table() -> Dict[str, Tuple[str, float, float, float, float, float]]:
+    """configs/rga/README.md "Paper-protocol family": row name (`<row>`) -> (Table 6 row,
+    total M, w/o aux M, RGA M (0 for '–'), paper train mIoU, paper val mIoU)."""
+    rows = _rows(r'^\| ([^|]+?) \| `([a-z0-9-]+)` \| [^|]+ \| ([\d.]+)M / ([\d.]+)M \| '
+                 r'(–|[\d.]+M) \| ([\d.]+) / ([\d.]+) \|$', CONFIG_README)
+    return {name: (row, float(t), float(w), 0.0 if r == '–' else float(r[:-1]), float(tr),
+                   float(va)) for row, name, t, w, r, tr, va in rows}
+
+
+def mmseg_family_paper_val() -> Dict[str, float]:
+    """configs/rga/README.md "Results": config stem (`fcn`, `pspnet-rga`, ...) -> paper val."""
+    rows = _rows(r'^\| [^|]+ \| `([a-z0-9-]+)_r101-d8_4xb2-\{40k,80k\}[^`]*` \| [^|]+ \| '
+                 r'([\d.]+) \|', CONFIG_README)
+    return {stem: float(val) for stem, val in rows}
+
+
+def paper_train_sentence() -> Tuple[float, ...]:
+    """configs/rga/README.md: "The paper's training mIoU (83.8, ...)", in Table 6's row order."""
+    (values,) = _rows(r"The paper's training mIoU \(([\d., ]+)\)", CONFIG_README)
+    return tuple(float(v) for v in values.split(','))

@@ -2,8 +2,10 @@
 
 Fast: every row loads offline and states the recipe (schedule, loss, class weights, augmentation,
 heads, RGA at 97x97 nodes, whole-image test); the loss equals torch's weighted cross-entropy.
-Slow: every row builds with the full ResNet-101 (SyncBN -> BN), trains one step (2x3x97x97) and
-runs whole-image inference on a generated 1024x2048 street scene.
+Slow: every row's full ResNet-101 (SyncBN -> BN) on fake tensors: the README's parameter counts,
+a 769x769 training forward and whole-image inference on 1024x2048 (shapes, the sizes RGA sees);
+every row for real at a small input (one SGD step, whole-mode inference: finite); one row for
+real at full size (a step on 2x3x97x97, inference on a generated 1024x2048 street scene).
 """
 import copy
 from pathlib import Path
@@ -15,6 +17,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from readme_tables import millions, paper_protocol_table
 
 import mmseg_rga  # noqa: F401  (registers the modules)
 from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
@@ -157,28 +160,123 @@ def _rga_inputs(model):
     return seen
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('row', sorted(ROWS))
-def test_builds_trains_and_infers(row):
-    """Full ResNet-101: one SGD step on 2x3x97x97 (C5 13x13, RoIAligned to 97x97 nodes; PSP/ASPP
-    image pooling needs batch 2 in training), then whole-image inference on a generated
-    1024x2048 street scene: 128x256 maps (mmseg's ResNetV1c) RoIAligned to 97x97 nodes -> a
-    1024x2048 prediction."""
-    model = _build(_cfg(row))
+def _losses_and_step(model, size):
+    """One SGD step on a 2x3xSxS batch: the losses, checked finite (PSP/ASPP image pooling
+    needs batch 2 in training)."""
     model.train()
     optim = torch.optim.SGD(model.parameters(), lr=0.01)
-    losses = model.loss(torch.randn(2, 3, 97, 97), _samples(2, (97, 97)))
+    losses = model.loss(torch.randn(2, 3, size, size), _samples(2, (size, size)))
     assert all(torch.isfinite(v).all() for k, v in losses.items() if 'loss' in k)
-    assert ('aux.loss_ce' in losses) == ROWS[row][3]
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     optim.step()
+    return losses
+
+
+def _whole_inference(model, inputs, samples):
+    """Whole-mode inference through the data preprocessor: the result and the RGA input sizes."""
     model.eval()
     seen = _rga_inputs(model)
     with torch.no_grad():
-        inputs, samples = _scene_1024x2048()
         data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples))
         result = model.predict(data['inputs'], data['data_samples'])
-    assert seen == ([(128, 256)] if ROWS[row][1] or ROWS[row][2] else [])
-    assert result[0].pred_sem_seg.data.shape == (1, 1024, 2048)
-    assert result[0].seg_logits.data.shape == (19, 1024, 2048)
-    assert torch.isfinite(result[0].seg_logits.data).all()
+    return result[0], seen
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+
+#: the row that runs at full size for real (the cheapest RGA row: the other rows share its
+#: backbone, RoIAlign path and whole-mode code; their own heads and necks run below at full size
+#: on fake tensors and for real at a small input)
+FULL_SIZE_ROW = 'ocnet-baseline-rga'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('row', sorted(ROWS))
+def test_full_size_on_fake_tensors(row):
+    """Every row's full ResNet-101 (SyncBN -> BN) on fake tensors (shapes, no data, no memory):
+    the parameter counts of the README's table; a 2x3x769x769 training forward (the RGA block
+    sees its 97x97 nodes: no pooling of training crops); whole-image inference on 1024x2048:
+    128x256 maps (mmseg's ResNetV1c) RoIAligned to 97x97 nodes -> (19, 1024, 2048) logits and a
+    1024x2048 prediction."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    _, total, no_aux, rga_m, _, _ = paper_protocol_table()[row]
+    has_rga = ROWS[row][1] or ROWS[row][2]
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = _build(_cfg(row))
+        rga = sum(_count(m) for m in model.modules() if type(m).__name__ == 'RGABlock')
+        aux = model.auxiliary_head if model.with_auxiliary_head else None
+        assert (millions(_count(model)), millions(_count(model) - _count(aux)),
+                millions(rga)) == (total, no_aux, rga_m)
+        model.train()
+        seen = _rga_inputs(model)
+        with torch.no_grad():
+            feats = model.extract_feat(torch.empty(2, 3, 769, 769))
+            assert model.decode_head(feats).shape == (2, 19, 97, 97)
+            if aux is not None:
+                assert aux(feats).shape == (2, 19, 97, 97)
+        assert seen == ([(97, 97)] if has_rga else [])
+        result, seen = _whole_inference(model, torch.empty(1, 3, 1024, 2048),
+                                        _samples(1, (1024, 2048)))
+    assert seen == ([(128, 256)] if has_rga else [])
+    assert result.pred_sem_seg.data.shape == (1, 1024, 2048)
+    assert result.seg_logits.data.shape == (19, 1024, 2048)
+
+
+#: RGA rows whose block (channels, 97x97 nodes, every rga_cfg key) is the block of the row named
+#: here, which runs for real at 97x97 nodes (FULL_SIZE_ROW at full size, the other below); their
+#: own real run uses 17x17 nodes: the heads, necks and losses are theirs, the 97x97 block numbers
+#: are the other row's, and test_full_size_on_fake_tensors runs them at 97x97
+SAME_BLOCK_AS = {'pspnet-rga': FULL_SIZE_ROW, 'deeplabv3-rga': FULL_SIZE_ROW,
+                 'pspnet-rganeck': 'ocnet-baseline-rganeck',
+                 'deeplabv3-rganeck': 'ocnet-baseline-rganeck'}
+
+
+def _rga_block_cfg(row):
+    """(where, channels, rga_cfg) of the row's RGA block."""
+    model = _cfg(row).model
+    if ROWS[row][2]:
+        return 'neck', model.neck.in_channels[model.neck.in_index], model.neck.rga_cfg.to_dict()
+    return 'head', model.decode_head.channels, model.decode_head.rga_cfg.to_dict()
+
+
+@pytest.mark.parametrize('row', sorted(SAME_BLOCK_AS))
+def test_same_rga_block_as(row):
+    assert _rga_block_cfg(row) == _rga_block_cfg(SAME_BLOCK_AS[row])
+    assert _rga_block_cfg(row)[2]['pooled_size'] == (97, 97)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('row', sorted(set(ROWS) - {FULL_SIZE_ROW}))
+def test_trains_and_infers_at_a_small_input(row):
+    """Full ResNet-101, real numbers: one SGD step on 2x3x33x33 (C5 5x5, RoIAligned up to the
+    RGA nodes: 97x97, or 17x17 for the rows of SAME_BLOCK_AS) with finite losses and the DSN
+    loss iff the row has one, then whole-mode inference on a 129x257 image (17x33 maps RoIAligned
+    to the nodes): finite logits."""
+    cfg = _cfg(row)
+    if row in SAME_BLOCK_AS:
+        (cfg.model.neck if ROWS[row][2] else cfg.model.decode_head).rga_cfg.pooled_size = (17, 17)
+    model = _build(cfg)
+    losses = _losses_and_step(model, 33)
+    assert ('aux.loss_ce' in losses) == ROWS[row][3]
+    result, seen = _whole_inference(model, torch.randn(1, 3, 129, 257), _samples(1, (129, 257)))
+    assert seen == ([(17, 33)] if ROWS[row][1] or ROWS[row][2] else [])
+    assert result.seg_logits.data.shape == (19, 129, 257)
+    assert torch.isfinite(result.seg_logits.data).all()
+
+
+@pytest.mark.slow
+def test_full_size_step_and_1024x2048_inference():
+    """One row for real at full size: one SGD step on 2x3x97x97 (C5 13x13, RoIAligned to the
+    97x97 nodes), then whole-image inference on a generated 1024x2048 street scene: 128x256 maps
+    RoIAligned to 97x97 nodes -> finite (19, 1024, 2048) logits."""
+    model = _build(_cfg(FULL_SIZE_ROW))
+    losses = _losses_and_step(model, 97)
+    assert ('aux.loss_ce' in losses) == ROWS[FULL_SIZE_ROW][3]
+    result, seen = _whole_inference(model, *_scene_1024x2048())
+    assert seen == [(128, 256)]
+    assert result.pred_sem_seg.data.shape == (1, 1024, 2048)
+    assert result.seg_logits.data.shape == (19, 1024, 2048)
+    assert torch.isfinite(result.seg_logits.data).all()

@@ -77,14 +77,18 @@ def test_summarize_paired_statistics():
 def test_bad_flags_exit_cleanly():
     proc = subprocess.run([sys.executable, TOOL, '--seeds', '0'], capture_output=True, text=True)
     assert proc.returncode != 0 and '--seeds must be >= 1' in proc.stderr
+    proc = subprocess.run([sys.executable, TOOL, '--jobs', '0'], capture_output=True, text=True)
+    assert proc.returncode != 0 and '--jobs must be >= 1' in proc.stderr
 
 
 @pytest.mark.slow
 def test_seed_study_tiny(tmp_path):
     work = tmp_path / 'study'
-    cmd = [sys.executable, TOOL, '--seeds', '2', '--iters', '2', '--threads', '1',
-           '--num-train', '4', '--num-val', '2', '--work-dir', str(work),
-           '--data-root', str(tmp_path / 'data')]
+    # two runs at a time, one thread each: the runs are mostly process start-up, so on 2 cores
+    # this halves the wall time
+    cmd = [sys.executable, TOOL, '--seeds', '2', '--iters', '2', '--num-train', '4',
+           '--num-val', '2', '--work-dir', str(work), '--data-root', str(tmp_path / 'data'),
+           '--jobs', '2', '--threads', '1']
     env = dict(os.environ)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from .errors import ToolError
 
@@ -88,18 +88,29 @@ def final_checkpoint(work_dir: str, iters: int) -> str:
     return checkpoint
 
 
-def read_test_metrics(test_dir: str, ignore: Iterable[str] = ()) -> Dict[str, float]:
-    """The newest metrics json (with mIoU) ``tools/test.py --work-dir test_dir`` wrote, except
-    the files in ``ignore`` (those there before the run)."""
+def newest_test_metrics(test_dir: str,
+                        ignore: Iterable[str] = ()) -> Optional[Tuple[Dict[str, float], str]]:
+    """``(metrics, path)`` of the newest ``<timestamp>/<timestamp>.json`` holding an mIoU that
+    ``tools/test.py --work-dir test_dir`` wrote (mmengine's ``LoggerHook``), except the files in
+    ``ignore`` (those there before a run); None if there is none."""
     found = sorted(set(glob.glob(osp.join(test_dir, '*', '*.json'))) - set(ignore),
                    key=osp.getmtime, reverse=True)
     for path in found:
         with open(path) as f:
             lines = [json.loads(ln) for ln in f if ln.strip()]
-        metrics = [ln for ln in lines if 'mIoU' in ln]
+        metrics = [ln for ln in lines if isinstance(ln, dict) and 'mIoU' in ln]
         if metrics:
-            return metrics[-1]
-    raise ToolFailed(f'tools/test.py wrote no mIoU json under {test_dir}')
+            return metrics[-1], path
+    return None
+
+
+def read_test_metrics(test_dir: str, ignore: Iterable[str] = ()) -> Dict[str, float]:
+    """The newest metrics json (with mIoU) ``tools/test.py --work-dir test_dir`` wrote, except
+    the files in ``ignore`` (those there before the run)."""
+    found = newest_test_metrics(test_dir, ignore)
+    if found is None:
+        raise ToolFailed(f'tools/test.py wrote no mIoU json under {test_dir}')
+    return found[0]
 
 
 def cpu_model(cpuinfo: str = '/proc/cpuinfo') -> str:

@@ -7,10 +7,10 @@ Same data, models and schedule as ``tools/demo.py`` (200 train / 50 val generate
 data seed 0; ``configs/demo/pspnet_r18-d8_synthetic.py`` and ``pspnet-rga_r18-d8_synthetic.py``,
 1000 iterations of batch 4, sliding-window test). Seeds 0..N-1 set ``randomness.seed``, i.e.
 the initial weights and the data order; the dataset is the same for every seed. Every run is
-``tools/train.py`` + ``tools/test.py`` in a subprocess; a finished run (its ``result.json``) is
-reused, so an interrupted study resumes. Prints mean +- std mIoU per model, the per-seed paired
-differences, per-class IoU deltas and a paired t-test verdict; writes ``study.md``,
-``study.json`` and ``study.png`` into the work dir.
+``tools/train.py`` + ``tools/test.py`` in a subprocess (``--jobs`` of them at a time); a finished
+run (its ``result.json``) is reused, so an interrupted study resumes. Prints mean +- std mIoU
+per model, the per-seed paired differences, per-class IoU deltas and a paired t-test verdict;
+writes ``study.md``, ``study.json`` and ``study.png`` into the work dir.
 """
 import argparse
 import json
@@ -20,6 +20,7 @@ import os.path as osp
 import re
 import shlex
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = next(d for d in Path(__file__).resolve().parents if (d / 'mmseg_rga').is_dir())
@@ -57,10 +58,12 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=0,
                    help='torch CPU threads per run (OMP/MKL_NUM_THREADS; 0: leave as is)')
     add_debug_argument(p)
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs at a time (default 1; e.g. --jobs 2 --threads 1 on 2 cores)')
     args = p.parse_args(argv)
     if args.threads < 0:
         p.error(f'--threads must be >= 0; got {args.threads}')
-    for name in ('seeds', 'iters', 'batch_size', 'num_train', 'num_val'):
+    for name in ('seeds', 'iters', 'batch_size', 'num_train', 'num_val', 'jobs'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1; got {getattr(args, name)}')
     if min(args.size) < 128:
@@ -214,8 +217,10 @@ def prepare_data(args):
 
 
 def run_all(args, seeds):
-    """Every (seed, model) run, seed-major so paired results accumulate; finished ones reused."""
+    """Every (seed, model) run, seed-major so paired results accumulate; finished ones reused;
+    ``args.jobs`` runs at a time (each a train.py + test.py subprocess)."""
     results = {key: {} for key, _, _ in MODELS}
+    pending = []
     for seed in seeds:
         for key, name, config in MODELS:
             run_dir = osp.join(args.work_dir, key, f'seed{seed}')
@@ -228,12 +233,20 @@ def run_all(args, seeds):
                     results[key][seed] = r
                     continue
             os.makedirs(run_dir, exist_ok=True)
-            print(f'== {name}, seed {seed}: {args.iters} iterations', flush=True)
-            r = train_and_test(osp.join(REPO, config), seed, run_dir, args)
-            with open(done, 'w') as f:
-                json.dump(r, f, indent=2)
-            print(f'   mIoU {r["mIoU"]:.2f} (trained in {r["train_time_s"]:.0f}s)', flush=True)
-            results[key][seed] = r
+            pending.append((seed, key, name, config, run_dir, done))
+
+    def run(seed, key, name, config, run_dir, done):
+        print(f'== {name}, seed {seed}: {args.iters} iterations', flush=True)
+        r = train_and_test(osp.join(REPO, config), seed, run_dir, args)
+        with open(done, 'w') as f:
+            json.dump(r, f, indent=2)
+        print(f'   {name}, seed {seed}: mIoU {r["mIoU"]:.2f} (trained in '
+              f'{r["train_time_s"]:.0f}s)', flush=True)
+        results[key][seed] = r
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads: the runs are processes
+        for future in [pool.submit(run, *job) for job in pending]:
+            future.result()
     return results
 
 

@@ -1,0 +1,104 @@
+"""tools/analysis_tools/gpu_check.py and its checks (mmseg_rga/analysis/device_checks.py).
+
+No GPU here: the tool must say so in one line and exit 0; each check runs on the CPU at a tiny
+size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviation.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmseg_rga.analysis.device_checks import (
+    compare_with_fp64,
+    numerics_cases,
+    slide_difference,
+    train_iteration,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TOOL = REPO / 'tools' / 'analysis_tools' / 'gpu_check.py'
+CONFIG = REPO / 'configs' / 'rga' / 'pspnet-rga_r101-d8_4xb2-40k_cityscapes-769x769.py'
+# a narrow ResNetV1c-18 with the config's heads, on 64x64 inputs
+TINY = {'model.backbone.depth': 18, 'model.backbone.stem_channels': 16,
+        'model.backbone.base_channels': 16, 'model.decode_head.in_channels': 128,
+        'model.decode_head.channels': 16, 'model.decode_head.pool_scales': (1, 2),
+        'model.decode_head.rga_cfg.pooled_size': (4, 4), 'model.auxiliary_head.in_channels': 64,
+        'model.auxiliary_head.channels': 16, 'model.data_preprocessor.size': (64, 64),
+        'model.test_cfg.crop_size': (48, 48), 'model.test_cfg.stride': (32, 32)}
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('gpu_check', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the host without CUDA')
+def test_without_cuda_one_line_and_exit_0():
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    proc = subprocess.run([sys.executable, str(TOOL)], capture_output=True, text=True,
+                          env=env, cwd='/', timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines() == [
+        'gpu_check: no CUDA device on this host (torch.cuda.is_available() is False); '
+        'nothing was checked.']
+
+
+def test_train_check_covers_every_rga_table6_config():
+    configs = {p.relative_to(REPO).as_posix() for p in (REPO / 'configs' / 'rga').rglob('*.py')
+               if ('rga_' in p.name or 'rganeck_' in p.name) and 'cityscapes' in p.name}
+    # the 80k mmseg configs build the 40k ones' models (test_configs.test_same_model_as), the
+    # short names too; the C5 placement exists at 80k only
+    distinct = {c for c in configs if not c.endswith('_cityscapes.py')
+                and not (c.count('/') == 2 and '-80k_' in c and 'rganeck' not in c)}
+    assert set(_tool().RGA_CONFIGS) == distinct and len(distinct) == 10
+
+
+def test_numerics_cases_match_fp64_on_cpu():
+    cases = numerics_cases(small=True)
+    assert len(cases) == 5
+    for name, (fn, module, inputs) in cases.items():
+        err = compare_with_fp64(fn, module, inputs, 'cpu')
+        assert max(err.values()) < 1e-4, (name, err)
+
+
+def test_compare_with_fp64_sees_a_deviation_in_values_and_gradients():
+    def off_on_device(_, x):  # right in fp64, 1e-3 off in fp32 (as a wrong kernel would be)
+        return x * (2.0 if x.dtype == torch.float64 else 2.002)
+    err = compare_with_fp64(off_on_device, None, [torch.randn(3, 4, dtype=torch.float64)], 'cpu')
+    assert err['output'] == pytest.approx(1e-3, rel=1e-3)
+    assert err['grad'] == pytest.approx(1e-3, rel=1e-3)
+    fn, block, inputs = numerics_cases(small=True)['RGA-SC block 3x3 nodes, 9x9 map']
+    broken = lambda b, x: fn(b, x) + (1e-3 * x if x.dtype == torch.float32 else 0)  # noqa: E731
+    err = compare_with_fp64(broken, block, inputs, 'cpu')
+    assert err['output'] > 1e-4 and err['grad'] > 1e-4
+
+
+def test_train_iteration_on_cpu():
+    res = train_iteration(CONFIG, 'cpu', batch=2, size=(64, 64), cfg_options=dict(TINY))
+    assert len(res['losses']) == 2 and res['finite'] and res['peak_bytes'] is None
+    assert res['losses'][0] != res['losses'][1]  # different images, weights moved
+
+
+def test_slide_difference_on_cpu():
+    res = slide_difference(CONFIG, 'cpu', size=(64, 128), cfg_options=dict(TINY))
+    assert res['logits'] < 1e-5 and res['argmax_differ'] == 0.0
+
+
+def test_table_failed_rows_and_the_estimate():
+    tool = _tool()
+
+    def oom():
+        raise RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')
+    row = tool._guarded('train', 'x, fp32', oom)
+    assert row['status'] == 'FAIL' and 'RuntimeError: CUDA out of memory' in row['measured']
+    table = tool.format_table([row, tool._row('ddp', 'y', '1 GPU', '>= 2 GPUs', None)])
+    assert table.splitlines()[2].endswith('| FAIL |') and table.endswith('| skipped |')
+    demo = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
+    three, two = (tool.memory_estimate(demo, False, b, (64, 64)) for b in (3, 2))
+    assert isinstance(two, int) and three > two > 0  # the estimator's peak, bytes
