@@ -231,3 +231,14 @@ def test_inference_has_no_gradients_and_ddp_buckets_add_one_gradient_copy():
     cfg.model.test_cfg = dict(mode='whole')
     with pytest.raises(InputError, match='needs crop_size and stride'):
         estimate_config(cfg, 'slide')
+
+
+def test_a_model_that_reads_tensor_values_gets_a_one_line_input_error():
+    from mmengine.config import Config
+
+    from mmseg_rga.analysis.segmentor_memory import estimate_config
+    from mmseg_rga.checks import InputError
+    config = (Path(__file__).parents[1] / 'configs' / 'rga' / 'ade20k' /
+              'segformer-rga_mit-b0_8xb2-160k_ade20k-512x512.py')
+    with pytest.raises(InputError, match=r'reads tensor values .*mit\.py:\d+\), which fake '):
+        estimate_config(Config.fromfile(str(config)), batch_size=1, shape=(64, 64))

@@ -9,10 +9,11 @@ preprocessor and the loss forward (under autocast with ``amp``, as ``AmpOptimWra
 ``slide``) traces ``test_step``'s preprocessor + ``predict`` for one image.
 """
 import copy
+import traceback
 from typing import Sequence
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
 
 from ..checks import InputError
 from .memory_estimate import (
@@ -95,8 +96,16 @@ def estimate_config(cfg, mode: str = 'train', amp: bool = False, batch_size: int
     if batch_size < 1 or min(shape) < 1 or gpus < 1:
         raise InputError(f'batch size, shape and gpus must be positive; got {batch_size}, '
                          f'{tuple(shape)}, {gpus}')
-    with FakeTensorMode():
-        (trace, extra, params), seconds = timed(_trace, cfg, mode, amp, batch_size, shape, gpus)
+    try:
+        with FakeTensorMode():
+            (trace, extra, params), seconds = timed(_trace, cfg, mode, amp, batch_size, shape,
+                                                    gpus)
+    except DataDependentOutputException as err:  # e.g. MixVisionTransformer's dpr .item()
+        where = traceback.extract_tb(err.__traceback__)
+        caller = next((f for f in reversed(where) if 'torch' not in f.filename.split('/')), None)
+        at = f' ({caller.filename}:{caller.lineno})' if caller else ''
+        raise InputError(f'this model reads tensor values while it is built or run{at}, which '
+                         'fake tensors cannot trace: no estimate for it') from err
     estimate, replay_seconds = timed(replay, trace, extra)
     estimate.seconds, estimate.params = seconds + replay_seconds, params
     return estimate
