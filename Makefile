@@ -3,6 +3,9 @@
 # the cached wheel).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+# pytest-xdist workers (a file's tests stay on one worker: module fixtures are built once)
+TEST_WORKERS ?= 2
+PYTEST := $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: env test test-fast demo benchmark lint
 
@@ -10,10 +13,10 @@ env:
 	VENV=$(VENV) bash tools/setup_env.sh
 
 test: env
-	$(PYTHON) -m pytest tests
+	$(PYTEST)
 
 test-fast: env
-	$(PYTHON) -m pytest tests -m "not slow"
+	$(PYTEST) -m "not slow"
 
 demo: env
 	$(PYTHON) tools/demo.py

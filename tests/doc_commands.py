@@ -4,7 +4,8 @@ A command is a line of a fenced code block that starts with ``python``, ``bash``
 ``GPUS=N bash``, ``nice -n N python`` (``\\``-continued lines joined; 4-space indented code
 blocks too), a ``python - <<'EOF'`` / ``python -c "..."``
 script (whole, up to its terminator), or an inline code span that starts with ``python tools/``,
-``bash tools/`` or ``make ``. ``VAR=value`` lines of a block are substituted into later commands;
+``bash tools/`` or ``make ``. ``VAR=value`` lines of a block (``VAR="a b"`` and
+``VAR=$(basename $X .py)`` too) are substituted into later commands;
 the body of a ``for X in A B ...; do ... done`` loop is taken once, with X = A (a glob is expanded
 against the repo, first match).
 """
@@ -20,7 +21,8 @@ DOCS = ['README.md', 'configs/rga/README.md', *sorted(
 START = re.compile(r'^(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*(python|bash|make)\b')
 INLINE = re.compile(r'`((?:python|bash) tools/[^`]+|make [a-z-]+)`')
 FOR = re.compile(r'^for (\w+) in (.+?); do$')
-ASSIGN = re.compile(r'^([A-Z_]+)=(\S+)$')
+ASSIGN = re.compile(r'^([A-Z_]+)=("[^"]*"|\$\([^)]*\)|\S+)$')
+BASENAME = re.compile(r'^\$\(basename (\S+) (\S+)\)$')
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def _block_commands(doc: str, lines: List[str], first_line: int) -> List[DocComm
             env[loop.group(1)] = _first_item(loop.group(2))
         elif ASSIGN.match(stripped):
             name, value = ASSIGN.match(stripped).groups()
-            env[name] = value
+            value = _substitute(value.strip('"'), env)
+            base = BASENAME.match(value)
+            env[name] = Path(base.group(1)).name.removesuffix(base.group(2)) if base else value
         elif START.match(stripped):
             start, end = i, _script_end(lines, i)
             if end == i:

@@ -221,7 +221,7 @@ def test_documented_command_runs(text, where, sandbox, trainer):
 def _official_checkpoint(path):
     import torch
 
-    from mmseg_rga.testing.references import OfficialRGAModule
+    from mmseg_rga.testing import OfficialRGAModule
     module = OfficialRGAModule(16, 30, cha_ratio=4, spa_ratio=4, down_ratio=2)
     torch.save({'state_dict': {f'module.rga_att4.{k}': v
                                for k, v in module.state_dict().items()}}, path)
