@@ -24,12 +24,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip instal
 
 import torch
 
-from mmseg_rga.tooling.errors import (  # noqa: E402
-    ToolError,
-    add_debug_argument,
-    missing_config_message,
-    run_main,
-)
+from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 
 ROLES = ('mmseg', 'batched')
 
@@ -58,8 +53,6 @@ def parse_args(argv=None):
             parser.error(f'--{name.replace("_", "-")} must be >= 1; got {getattr(args, name)}')
     if not os.path.exists(args.config) and os.path.exists(os.path.join(ROOT, args.config)):
         args.config = os.path.join(ROOT, args.config)  # a repo config, run from elsewhere
-    if not os.path.isfile(args.config):
-        raise ToolError(missing_config_message(args.config))
     if min(args.shape) < 1:
         parser.error(f'--shape must be positive; got {args.shape}')
     return args
@@ -67,15 +60,15 @@ def parse_args(argv=None):
 
 def build_model(args):
     """The config's EncoderDecoder as BatchedSlideEncoderDecoder, in slide mode, eval."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
 
     import mmseg_rga  # noqa: F401  (registers the segmentor and the heads)
-    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg  # moves to mmseg_rga.tooling (issue 8)
+    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg
+    from mmseg_rga.tooling.launch import read_config
 
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)  # ToolError naming the nearest config if it is missing
     if cfg.model.get('type') not in ('EncoderDecoder', 'BatchedSlideEncoderDecoder'):
         raise ToolError(f"expected a config whose model is an EncoderDecoder; got type="
                          f"{cfg.model.get('type')!r} in {args.config}")
