@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Create (or complete) the project's virtual environment in ${VENV:-.venv}.
 #
-# Pinned stack: torch 2.13.0 (CPU wheel), mmcv 2.1.0 with compiled ops, mmengine 0.10.7,
-# mmsegmentation 1.2.2. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
-# (10-27 minutes on the 2-core machines we timed) into a wheel cached in ${MMCV_WHEEL_CACHE};
-# later runs install that wheel in seconds. Idempotent: a finished environment is detected by a
-# stamp file.
+# The stack is pinned in ${PINS:-requirements/pinned.txt} (the main stack: torch 2.13.0 CPU wheel,
+# mmcv 2.1.0 with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2); `make env-floor` passes
+# PINS=requirements/floor.txt and a Python 3.9 from pyenv for the floor stack. mmcv 2.1.0 exists on
+# PyPI only as source: the first run compiles its ops (10-27 minutes on 2 cores) into a wheel
+# cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag, torch version); later runs install
+# that wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-pinned() { sed -n "s/^$1==//p" requirements/pinned.txt; }
+PINS=${PINS:-requirements/pinned.txt}
+pinned() { sed -n "s/^$1==//p" "$PINS"; }
 TORCH_VERSION=$(pinned torch)
 MMCV_VERSION=$(pinned mmcv)
-MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/torch-${TORCH_VERSION}}
+PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
-STAMP_KEY="torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py | cksum)"
+STAMP_KEY="$PYTAG torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ]; then
   exit 0
@@ -30,10 +33,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
-log "installing build tools and torch==${TORCH_VERSION} (CPU)"
-# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
-"${PIP[@]}" install -q "torch==${TORCH_VERSION}" wheel ninja "numpy>=1.24" packaging \
-  -c requirements/pinned.txt "setuptools"
+log "installing build tools and torch==${TORCH_VERSION} ($PINS)"
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. numpy and opencv-python are
+# constrained by the pin file too (the floor's torch needs numpy<2; the newest opencv-python would
+# upgrade it).
+"${PIP[@]}" install -q "torch==${TORCH_VERSION}" wheel ninja numpy packaging \
+  -c "$PINS" "setuptools"
 
 have_mmcv_ops() {  # the pinned mmcv, with its compiled ops (a build without torch has none)
   MMCV_VERSION=$MMCV_VERSION "$VENV/bin/python" - <<'PY' 2>/dev/null
@@ -62,7 +67,7 @@ if ! have_mmcv_ops; then
 fi
 
 log "installing mmseg_rga and its requirements"
-"${PIP[@]}" install -q -e ".[tests]" -c requirements/pinned.txt
+"${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
 
 if ! have_mmcv_ops; then
   echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
