@@ -17,7 +17,8 @@ import mmseg.models.decode_heads as decode_heads
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from .rga_heads import forward_reaches_cls_seg, rga_head
+from .head_rule import forward_reaches_cls_seg, unreadable_methods
+from .rga_heads import rga_head
 
 #: Heads the rule accepts but where RGA on the classifier input makes no sense or cannot work;
 #: README.md ("RGA in your model") prints this table.
@@ -46,7 +47,7 @@ def register_rga_heads() -> List[str]:
     for cls in _decode_head_classes():
         name = f'RGA{cls.__name__}'
         if (cls.__name__ in LEFT_OUT or name in MODELS.module_dict
-                or not forward_reaches_cls_seg(cls)):
+                or forward_reaches_cls_seg(cls) is not True):
             continue
         wrapped = rga_head(cls)
         wrapped.__module__ = __name__  # importable (and picklable) from here
@@ -67,7 +68,12 @@ def why_not_registered(base_name: str) -> str:
     if base_name in LEFT_OUT:
         return f'{base_name} is left out on purpose: {LEFT_OUT[base_name]}'
     heads = {c.__name__: c for c in _decode_head_classes()}
-    if base_name in heads and not forward_reaches_cls_seg(heads[base_name]):
+    reaches = forward_reaches_cls_seg(heads[base_name]) if base_name in heads else True
+    if reaches is None:
+        return (f'the source of {", ".join(unreadable_methods(heads[base_name]))} cannot be '
+                f'read, so there is no telling whether {base_name}.forward reaches cls_seg, '
+                'where RGA is applied')
+    if not reaches:
         return (f'{base_name}.forward never reaches cls_seg, where RGA is applied, so RGA would '
                 'be built and never used (put RGANeck before it instead)')
     close = difflib.get_close_matches(f'RGA{base_name}', registered_rga_heads(), n=1)

@@ -21,11 +21,7 @@ The heads below are that mixin on mmseg's PSP, ASPP, FCN and depthwise-separable
 :mod:`.all_heads` registers it for every such mmseg head. The attention math lives in
 :mod:`mmseg_rga.models.rga`.
 """
-import ast
-import functools
-import linecache
-import textwrap
-from typing import NamedTuple, Optional, Set, Tuple, Type
+from typing import Optional, Type
 
 import torch
 import torch.nn as nn
@@ -36,6 +32,7 @@ from torch import Tensor
 
 from ...checks import InputError
 from ..rga_cfg import build_rga_block
+from .head_rule import forward_reaches_cls_seg, unreadable_methods
 
 
 class RGAHeadMixin:
@@ -50,7 +47,8 @@ class RGAHeadMixin:
         rga_cfg: keyword arguments of :class:`RGABlock` except ``in_channels`` (the head's
             ``channels``), e.g. ``dict(pooled_size=(33, 33), order='SC', ratio_channel=8)``.
             Missing keys: :data:`~mmseg_rga.models.rga_cfg.DEFAULT_RGA_CFG`
-            (``pooled_size=33``, ``order='SC'``), then the head's own ``norm_cfg`` and
+            (``pooled_size=33``, ``order='SC'``), then the head's own ``norm_cfg`` (fitted to
+            each width of the block: the norm rule of :mod:`~mmseg_rga.models.rga_cfg`) and
             ``align_corners``; the rest are RGABlock's defaults. Unknown keys raise ValueError.
         *args, **kwargs: the base head's arguments.
 
@@ -70,90 +68,31 @@ class RGAHeadMixin:
         return super().cls_seg(feat)
 
 
-class _Uses(NamedTuple):
-    """What one method's source does: ``self.cls_seg`` referenced, ``self.m(...)`` and
-    ``super().m(...)`` calls."""
-    cls_seg: bool
-    self_calls: Tuple[str, ...]
-    super_calls: Tuple[str, ...]
-
-
-def _source(func) -> str:
-    """The source of ``func`` from its code object's line span (no tokenizing: fast)."""
-    code = func.__code__  # AttributeError for what is not a plain function
-    lines = linecache.getlines(code.co_filename)
-    last = max((end for _, end, _, _ in code.co_positions() if end), default=0)
-    if not lines or last < code.co_firstlineno:
-        raise OSError(f'no source for {func!r}')
-    return textwrap.dedent(''.join(lines[code.co_firstlineno - 1:last]))
-
-
-@functools.lru_cache(maxsize=None)
-def _uses(func) -> Optional[_Uses]:
-    """:class:`_Uses` of ``func`` read from its source (once per function); None if unreadable."""
-    try:
-        tree = ast.parse(_source(func))
-    except (AttributeError, OSError, SyntaxError):
-        return None
-    cls_seg, self_calls, super_calls = False, [], []
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr == 'cls_seg'
-                and isinstance(node.value, ast.Name) and node.value.id == 'self'):
-            cls_seg = True  # called, or handed on as a callable (PIDHead)
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        target, called = node.func.value, node.func.attr
-        if isinstance(target, ast.Name) and target.id == 'self':
-            self_calls.append(called)
-        if (isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
-                and target.func.id == 'super'):
-            super_calls.append(called)
-    return _Uses(cls_seg, tuple(self_calls), tuple(super_calls))
-
-
-def _method_reaches_cls_seg(cls: type, name: str, start: int, seen: Set[tuple]) -> bool:
-    """Does ``cls``'s method ``name`` (looked up on ``cls.__mro__[start:]``) use ``cls_seg``?
-
-    Reads the method's source: a ``self.cls_seg`` reference (a call, or the bound method handed
-    to a sub-module) answers yes; a ``self.m(...)`` or ``super().m(...)`` call is followed into
-    ``m`` when a decode head class of the MRO defines it.
-    A method whose source cannot be read counts as reaching ``cls_seg`` (nothing to refuse on).
-    """
-    mro = cls.__mro__
-    owner = next((k for k in mro[start:] if name in vars(k)), None)
-    if owner is None or not issubclass(owner, BaseDecodeHead) or (owner, name) in seen:
-        return False
-    seen.add((owner, name))
-    uses = _uses(vars(owner)[name])
-    if uses is None or uses.cls_seg:
-        return True
-    after_owner = mro.index(owner) + 1
-    return (any(_method_reaches_cls_seg(cls, m, 0, seen) for m in uses.self_calls)
-            or any(_method_reaches_cls_seg(cls, m, after_owner, seen) for m in uses.super_calls))
-
-
-def forward_reaches_cls_seg(cls: Type[BaseDecodeHead]) -> bool:
-    """:func:`rga_head`'s rule: does the ``forward`` on ``cls``'s MRO reach ``self.cls_seg``?"""
-    return _method_reaches_cls_seg(cls, 'forward', 0, set())
-
-
 def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type:
     """Return ``class RGA<Base>(RGAHeadMixin, base_cls)``; the caller may register it.
 
     RGA sits in ``cls_seg``, so a head whose ``forward`` never calls ``self.cls_seg`` would build
-    the block and never use it. The rule: the ``forward`` found on ``base_cls``'s MRO must use
-    ``self.cls_seg``, directly or through ``self.<method>(...)`` / ``super().<method>(...)``
-    calls into methods defined on decode head classes (read from their source). In mmseg 1.2.2,
-    ``SegmenterMaskTransformerHead``, ``VPDDepthHead``, ``SideAdapterCLIPHead`` and
-    ``IterativeDecodeHead`` (K-Net: its sub-head's ``cls_seg``) fail it.
+    the block and never use it. The rule (:mod:`.head_rule`): the ``forward`` found on
+    ``base_cls``'s MRO must use ``self.cls_seg``, directly or through ``self.<method>(...)`` /
+    ``super().<method>(...)`` calls into methods defined on decode head classes (read from their
+    source). In mmseg 1.2.2, ``SegmenterMaskTransformerHead``, ``VPDDepthHead``,
+    ``SideAdapterCLIPHead`` and ``IterativeDecodeHead`` (K-Net: its sub-head's ``cls_seg``) fail it.
+
+    Unreadable source: a method on the way whose source cannot be read (defined by ``exec``, in
+    a C extension or a ``.pyc`` without its ``.py``, not a plain function) shows no way to
+    ``cls_seg``. When no readable path reaches ``cls_seg`` the head is refused, and the error
+    names the method that could not be read: the rule never guesses, and it answers the same on
+    every supported Python (it parses source files with :mod:`ast`). To wrap such a head anyway,
+    write the class out: ``class RGAMyHead(RGAHeadMixin, MyHead): ...`` (no rule is applied to
+    a class written by hand; make sure its forward calls ``self.cls_seg``).
 
     Args:
         base_cls: an mmseg decode head whose forward reaches ``self.cls_seg(feat)``.
         name: class name; default ``'RGA' + base_cls.__name__``.
 
     Raises:
-        ValueError: ``base_cls`` is not a BaseDecodeHead subclass, or its forward never reaches
-            ``cls_seg``.
+        ValueError: ``base_cls`` is not a BaseDecodeHead subclass, its forward never reaches
+            ``cls_seg``, or the rule could not read a method it needed (see above).
 
     Example:
         >>> from mmseg.models.decode_heads import NLHead
@@ -161,7 +100,14 @@ def rga_head(base_cls: Type[BaseDecodeHead], name: Optional[str] = None) -> type
     """
     if not (isinstance(base_cls, type) and issubclass(base_cls, BaseDecodeHead)):
         raise InputError(f'rga_head expects a BaseDecodeHead subclass; got {base_cls!r}')
-    if not forward_reaches_cls_seg(base_cls):
+    reaches = forward_reaches_cls_seg(base_cls)
+    if reaches is None:
+        raise InputError(
+            f'rga_head cannot check {base_cls.__name__}: the source of '
+            f'{", ".join(unreadable_methods(base_cls))} cannot be read, and no readable path '
+            'from its forward reaches self.cls_seg (where RGA is applied). Write the class out '
+            f'instead: class RGA{base_cls.__name__}(RGAHeadMixin, {base_cls.__name__})')
+    if not reaches:
         raise InputError(f'rga_head expects a decode head whose forward calls self.cls_seg(feat) '
                          f'(RGA is applied there); {base_cls.__name__}.forward never reaches '
                          f'cls_seg, so RGA would be built and never used')
