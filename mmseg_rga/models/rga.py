@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..checks import InputError, check_positive_int
 from .fixed_size import FixedSizePool
+from .norm_fit import norm_cfg_for
 from .relation import relation_embedding
 
 ORDERS = ('S', 'C', 'SC', 'CS', 'parallel')
@@ -84,6 +85,9 @@ class RelationAwareGate(nn.Module):
         logit_ratio: r_d of the logit MLP.
         use_relation: build and use theta, phi and the relation embedding ("w/o Rel." if False).
         use_appearance: build and use the appearance embedding ("w/o Vis." if False).
+        norm_cfg / fit_norm: the norm of every layer, fitted to each layer's width when
+            ``fit_norm`` (see :mod:`.norm_fit`).
+        branch: the gate's name in the block (``'spatial'`` / ``'channel'``), for messages.
 
     Shapes: nodes (B, D, M, 1) -> logits (B, 1, M, 1).
     """
@@ -91,7 +95,8 @@ class RelationAwareGate(nn.Module):
     def __init__(self, feat_channels: int, num_nodes: int, feat_ratio: int = 8,
                  node_ratio: int = 8, logit_ratio: int = 8, use_relation: bool = True,
                  use_appearance: bool = True, norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, names: Tuple[str, str] = ('D', 'M')):
+                 act_cfg: Optional[dict] = None, names: Tuple[str, str] = ('D', 'M'),
+                 fit_norm: bool = False, branch: str = 'gate'):
         super().__init__()
         norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
         act_cfg = act_cfg if act_cfg is not None else dict(type='ReLU')
@@ -99,23 +104,29 @@ class RelationAwareGate(nn.Module):
             raise InputError('RGA needs use_relation or use_appearance (or both); got both False')
         self.feat_channels, self.num_nodes = feat_channels, num_nodes
         self.use_relation, self.use_appearance = use_relation, use_appearance
-        conv = dict(kernel_size=1, norm_cfg=norm_cfg, act_cfg=act_cfg, bias=False)
+
+        def conv(width: int, layer: str, **kwargs) -> dict:
+            norm = norm_cfg_for(norm_cfg, width, f'{branch}.{layer}', fit_norm)
+            return dict(kernel_size=1, norm_cfg=norm, act_cfg=act_cfg, bias=False, **kwargs)
+
         logit_in = 0
         inter_feat = _reduced(feat_channels, feat_ratio, f'{names[0]} embedding')
         if use_relation:
             inter_nodes = _reduced(num_nodes, node_ratio, f'{names[1]} relation embedding')
-            self.theta = ConvModule(feat_channels, inter_feat, **conv)
-            self.phi = ConvModule(feat_channels, inter_feat, **conv)
-            self.relation = RelationEmbedding(num_nodes, inter_nodes, norm_cfg, act_cfg)
+            self.theta = ConvModule(feat_channels, inter_feat, **conv(inter_feat, 'theta'))
+            self.phi = ConvModule(feat_channels, inter_feat, **conv(inter_feat, 'phi'))
+            self.relation = RelationEmbedding(num_nodes, inter_nodes, norm_cfg_for(
+                norm_cfg, inter_nodes, f'{branch}.relation', fit_norm), act_cfg)
             logit_in += inter_nodes
         if use_appearance:
-            self.appearance = ConvModule(feat_channels, inter_feat, **conv)
+            self.appearance = ConvModule(feat_channels, inter_feat,
+                                         **conv(inter_feat, 'appearance'))
             logit_in += 1
         _reduced(logit_ratio, 1, 'the logit MLP ratio r_d')
         hidden = max(1, logit_in // logit_ratio)
         self.logit = nn.Sequential(
-            ConvModule(logit_in, hidden, **conv),
-            ConvModule(hidden, 1, kernel_size=1, norm_cfg=norm_cfg, act_cfg=None, bias=False))
+            ConvModule(logit_in, hidden, **conv(hidden, 'logit.0')),
+            ConvModule(hidden, 1, **{**conv(1, 'logit.1'), 'act_cfg': None}))
 
     def node_logits(self, nodes: Tensor) -> Tensor:
         """(B, D, M, 1) -> (B, 1, M, 1) pre-sigmoid attention logits."""
@@ -139,7 +150,7 @@ class SpatialRGA(RelationAwareGate):
                  ratio_spatial: int = 8, ratio_logit: int = 8, **kwargs):
         super().__init__(in_channels, pooled_size[0] * pooled_size[1], ratio_channel,
                          ratio_spatial, ratio_logit, names=('channel (C/r_c)', 'spatial (N/r_s)'),
-                         **kwargs)
+                         branch='spatial', **kwargs)
         self.pooled_size = tuple(pooled_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -158,7 +169,7 @@ class ChannelRGA(RelationAwareGate):
                  ratio_spatial: int = 8, ratio_logit: int = 8, **kwargs):
         super().__init__(pooled_size[0] * pooled_size[1], in_channels, ratio_spatial,
                          ratio_channel, ratio_logit, names=('spatial (N/r_s)', 'channel (C/r_c)'),
-                         **kwargs)
+                         branch='channel', **kwargs)
         self.pooled_size = tuple(pooled_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -189,7 +200,11 @@ class RGABlock(nn.Module):
         ratio_spatial: r_s, reduces a position axis (N -> N/r_s).
         ratio_logit: r_d, shrinks the logit MLP.
         use_relation / use_appearance: the "w/o Rel." / "w/o Vis." ablations when False.
-        norm_cfg / act_cfg: mmcv configs for every norm / activation (SyncBN for multi-GPU).
+        norm_cfg / act_cfg: mmcv configs for every norm / activation (SyncBN for multi-GPU);
+            default BN / ReLU.
+        fit_norm: fit ``norm_cfg`` to each layer's width (GroupNorm's group count, LayerNorm
+            as one-group GN; :mod:`.norm_fit`) instead of refusing a norm that cannot
+            normalize one. Heads set it for the ``norm_cfg`` they hand on.
         align_corners: geometry of the pooling and of the gate resize (see FixedSizePool).
 
     Shapes: x (B, C, H, W) -> (B, C, H, W). The forward keeps no state: to look at the gates,
@@ -205,14 +220,14 @@ class RGABlock(nn.Module):
                  order: str = 'SC', ratio_channel: int = 8, ratio_spatial: int = 8,
                  ratio_logit: int = 8, use_relation: bool = True, use_appearance: bool = True,
                  norm_cfg: Optional[dict] = None, act_cfg: Optional[dict] = None,
-                 align_corners: bool = False):
+                 align_corners: bool = False, fit_norm: bool = False):
         super().__init__()
         #: every argument of this call, for :meth:`rebuilt`
         self.init_args = copy.deepcopy(dict(
             in_channels=in_channels, pooled_size=pooled_size, order=order,
             ratio_channel=ratio_channel, ratio_spatial=ratio_spatial, ratio_logit=ratio_logit,
             use_relation=use_relation, use_appearance=use_appearance, norm_cfg=norm_cfg,
-            act_cfg=act_cfg, align_corners=align_corners))
+            act_cfg=act_cfg, align_corners=align_corners, fit_norm=fit_norm))
         if order not in ORDERS:
             raise InputError(f'order must be one of {ORDERS}; got {order!r}')
         self.in_channels = check_positive_int(in_channels, 'in_channels')
@@ -222,7 +237,8 @@ class RGABlock(nn.Module):
         branch = dict(in_channels=in_channels, pooled_size=self.pooled_size,
                       ratio_channel=ratio_channel, ratio_spatial=ratio_spatial,
                       ratio_logit=ratio_logit, use_relation=use_relation,
-                      use_appearance=use_appearance, norm_cfg=norm_cfg, act_cfg=act_cfg)
+                      use_appearance=use_appearance, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                      fit_norm=fit_norm)
         self.spatial = SpatialRGA(**branch) if 'S' in order or order == 'parallel' else None
         self.channel = ChannelRGA(**branch) if 'C' in order or order == 'parallel' else None
 

@@ -2,6 +2,20 @@
 
 Heads (``rga_cfg`` of :class:`~mmseg_rga.models.heads.RGAHeadMixin`) and
 :class:`~mmseg_rga.models.necks.RGANeck` both call :func:`build_rga_block`.
+
+The norm rule. Every layer of the block is normalized with ``norm_cfg``, at widths set by the
+node grid and the ratios (at 33x33 nodes and r_s = 8 the spatial relation embedding is
+1089 // 8 = 136 wide; the logit MLP ends at width 1):
+
+* a ``norm_cfg`` inherited from the head (``rga_cfg`` does not set it) is fitted to each width
+  (``fit_norm=True``): GroupNorm takes the largest group count <= its ``num_groups`` that
+  divides the width (GN 32 at width 136 -> 17 groups, at width 1 -> 1); a LayerNorm (mmcv
+  ``LN``, which normalizes the last axis of a channel-last tensor) becomes
+  ``dict(type='GN', num_groups=1)`` with its ``eps``, the channel-first LayerNorm over channels
+  and nodes; per-channel norms (BN, SyncBN, IN) fit every width as they are;
+* a ``norm_cfg`` given in ``rga_cfg`` is used as given: one that cannot normalize a layer's width
+  (GN groups that do not divide it, a LayerNorm) is an InputError naming ``rga_cfg.norm_cfg``,
+  the layer and its width; ``rga_cfg.fit_norm=True`` applies the fitting above to it instead.
 """
 import difflib
 import inspect
@@ -39,7 +53,8 @@ def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
 
     Args:
         rga_cfg: RGABlock keyword arguments (``type='RGABlock'`` allowed); None: the defaults.
-        **fallbacks: values for keys ``rga_cfg`` leaves out (e.g. a head's ``norm_cfg``).
+        **fallbacks: values for keys ``rga_cfg`` leaves out (e.g. a head's ``norm_cfg``, which
+            is then fitted to each width: ``fit_norm=True`` unless ``rga_cfg`` sets it).
 
     Raises:
         ValueError: not a dict, another ``type``, ``in_channels`` given, or an unknown key (the
@@ -59,7 +74,10 @@ def resolve_rga_cfg(rga_cfg: Optional[dict] = None, **fallbacks) -> dict:
                          f"map it attends to; got in_channels={cfg['in_channels']!r}")
     _check_keys(cfg, 'rga_cfg')
     _check_keys(fallbacks, 'RGA fallback')
-    return {**DEFAULT_RGA_CFG, **fallbacks, **cfg}
+    resolved = {**DEFAULT_RGA_CFG, **fallbacks, **cfg}
+    if 'norm_cfg' in fallbacks and 'norm_cfg' not in cfg:  # inherited: fitted (module doc)
+        resolved.setdefault('fit_norm', True)
+    return resolved
 
 
 def build_rga_block(rga_cfg: Optional[dict], in_channels: int, **fallbacks) -> nn.Module:
