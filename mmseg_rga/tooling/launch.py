@@ -5,7 +5,8 @@
   ``--local-rank``, ``--debug``);
 * :func:`load_config`: the config file + ``--synthetic-data`` + ``--cfg-options`` + work_dir;
 * :func:`run`: data checks, CPU distributed setup, the Runner's train() or test() (atomic
-  checkpoint hook, safe checkpoint loading). Errors are reported by
+  checkpoint hook, safe checkpoint loading, checkpoints that must fit the model:
+  :mod:`.checkpoint_fit`). Errors are reported by
   :func:`~mmseg_rga.tooling.errors.run_main`; a bug's traceback goes to the work dir.
 """
 import argparse
@@ -16,6 +17,7 @@ from typing import List, Optional
 from mmseg_rga.checks import check_positive_int
 
 from .checkpoint import add_unsafe_load_argument, checkpoint_loading, use_atomic_checkpoint_hook
+from .checkpoint_fit import CheckpointFitHook
 from .data_check import check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
 from .errors import ToolError, add_debug_argument, missing_config_message, set_traceback_dir
@@ -133,6 +135,7 @@ def run(cfg, mode: str, args) -> None:
     if mode == 'train':
         use_atomic_checkpoint_hook(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.register_hook(CheckpointFitHook(mode))  # a checkpoint must fit (checkpoint_fit)
     with checkpoint_loading(unsafe=args.unsafe_load):
         getattr(runner, mode)()
     if cpu_dist:
