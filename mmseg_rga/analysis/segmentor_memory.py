@@ -9,11 +9,16 @@ preprocessor and the loss forward (under autocast with ``amp``, as ``AmpOptimWra
 ``slide``) traces ``test_step``'s preprocessor + ``predict`` for one image.
 """
 import copy
+import os.path as osp
 import traceback
 from typing import Sequence
 
 import torch
-from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensorMode,
+)
 
 from ..checks import InputError
 from .memory_estimate import (
@@ -27,6 +32,7 @@ from .memory_estimate import (
 )
 
 MODES = ('train', 'whole', 'slide')
+_HERE = osp.dirname(osp.abspath(__file__))
 
 
 def _model_cfg(cfg):
@@ -101,14 +107,26 @@ def estimate_config(cfg, mode: str = 'train', amp: bool = False, batch_size: int
             (trace, extra, params), seconds = timed(_trace, cfg, mode, amp, batch_size, shape,
                                                     gpus)
     except DataDependentOutputException as err:  # e.g. MixVisionTransformer's dpr .item()
-        where = traceback.extract_tb(err.__traceback__)
-        caller = next((f for f in reversed(where) if 'torch' not in f.filename.split('/')), None)
-        at = f' ({caller.filename}:{caller.lineno})' if caller else ''
-        raise InputError(f'this model reads tensor values while it is built or run{at}, which '
-                         'fake tensors cannot trace: no estimate for it') from err
+        raise InputError(f'this model reads tensor values while it is built or run'
+                         f'{_caller(err)}, which fake tensors cannot trace: no estimate for it'
+                         ) from err
+    except DynamicOutputShapeException as err:  # e.g. torch.unique: no largest size to assume
+        raise InputError(f'this model runs {err.args[0] if err.args else "an op"}{_caller(err)}, '
+                         'whose output size depends on tensor values, which fake tensors cannot '
+                         'size (only nonzero and boolean-mask indexing are given their largest '
+                         'result): no estimate for it') from err
     estimate, replay_seconds = timed(replay, trace, extra)
     estimate.seconds, estimate.params = seconds + replay_seconds, params
     return estimate
+
+
+def _caller(err: BaseException) -> str:
+    """' (file:line)' of the innermost frame outside torch and this package's tracing that
+    led to ``err``."""
+    where = traceback.extract_tb(err.__traceback__)
+    caller = next((f for f in reversed(where) if 'torch' not in f.filename.split('/')
+                   and osp.dirname(osp.abspath(f.filename)) != _HERE), None)
+    return f' ({caller.filename}:{caller.lineno})' if caller else ''
 
 
 def _trace(cfg, mode, amp, batch_size, shape, gpus):
