@@ -142,3 +142,17 @@ def test_mmseg_heads_get_a_definite_answer_on_this_python():
     assert set(REFUSED) <= {n for n, a in answers.items() if a is False}
     assert len(answers) == len(ACCEPTED) + len(REFUSED) == 34
     assert forward_reaches_cls_seg(decode_heads.PSPHead) is True
+
+
+def test_registration_skips_and_explains_an_unreadable_head(monkeypatch):
+    from mmseg.registry import MODELS
+
+    from mmseg_rga.models.heads import all_heads
+    cls = _unreadable('GeneratedHead', FORWARD_TO_CLS_SEG)
+    registered = []
+    monkeypatch.setattr(all_heads, '_decode_head_classes', lambda: [cls])
+    monkeypatch.setattr(MODELS, 'register_module', lambda **kw: registered.append(kw))
+    assert all_heads.register_rga_heads() == [] and registered == []
+    assert all_heads.why_not_registered('GeneratedHead') == (
+        'the source of GeneratedHead.forward cannot be read, so there is no telling whether '
+        'GeneratedHead.forward reaches cls_seg, where RGA is applied')
