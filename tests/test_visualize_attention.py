@@ -134,15 +134,16 @@ def test_a_checkpoint_at_another_node_grid_is_refused_in_one_line(tmp_path, tool
     config, ckpt, _ = _build(tmp_path, 'head')  # 8x8 nodes
     img = tmp_path / 'x.png'
     cv2.imwrite(str(img), np.zeros((32, 32, 3), np.uint8))
-    with pytest.raises(SystemExit) as exit_:
-        run_main(tool.main, [config, ckpt, str(img), '--out', str(tmp_path / 'o'), '--cfg-options',
-                             'model.decode_head.rga_cfg.pooled_size=(4,4)'])
-    err = exit_.value.code
-    assert isinstance(err, str) and len(err.splitlines()) == 1, err
-    assert err.startswith(f'error: checkpoint {ckpt} does not fit the model of this config: ')
-    assert err.endswith('decode_head.rga was trained with 8×8 nodes; this config builds 4×4: '
-                        'set rga_cfg.pooled_size=(8, 8), or retrain'), err
-    assert not (tmp_path / 'o').exists()
+    for unsafe in ([], ['--unsafe-load']):  # how the file is read changes nothing here
+        with pytest.raises(SystemExit) as exit_:
+            run_main(tool.main, [config, ckpt, str(img), '--out', str(tmp_path / 'o'), *unsafe,
+                                 '--cfg-options', 'model.decode_head.rga_cfg.pooled_size=(4,4)'])
+        err = exit_.value.code
+        assert isinstance(err, str) and len(err.splitlines()) == 1, err
+        assert err.startswith(f'error: checkpoint {ckpt} does not fit the model of this config: ')
+        assert err.endswith('decode_head.rga was trained with 8×8 nodes; this config builds 4×4: '
+                            'set rga_cfg.pooled_size=(8, 8), or retrain'), err
+        assert not (tmp_path / 'o').exists()
 
 
 def test_drawing_helpers():

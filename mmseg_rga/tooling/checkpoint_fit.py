@@ -72,7 +72,7 @@ def harmless(key: str, purpose: str) -> bool:
 
 def compare(own: Dict, state: Dict, purpose: str) -> Fit:
     """Compare the model's ``own`` state_dict with a checkpoint's ``state``."""
-    mismatched, missing, unexpected = [], [], []
+    mismatched, missing = [], []
     for key, value in own.items():
         if harmless(key, purpose):
             continue
@@ -158,8 +158,8 @@ def describe(fit: Fit) -> str:
 def refusal(path: str, purpose: str, fit: Fit, blocks: Dict) -> CheckpointFitError:
     lead = (f'cannot resume from {path}: it does not fit the model of this config'
             if purpose == 'resume' else f'checkpoint {path} does not fit the model of this config')
-    grids = [f'{prefix} {change}: {fix}, or retrain'
-             for prefix, (change, fix) in ((p, g) for p, g in blocks.items() if g)]
+    grids = [f'{prefix} {grid[0]}: {grid[1]}, or retrain' for prefix, grid in blocks.items()
+             if grid]
     advice = '; '.join(grids) or ('resume with the config it was trained with'
                                   if purpose == 'resume' else 'use the config it was trained with')
     if purpose == 'resume':
