@@ -3,8 +3,10 @@
 Same flags and Runner as mmseg 1.2.2's script; in addition it works without ``pip install -e .``
 (repo root on ``sys.path``, ``mmseg_rga`` imported), loads checkpoints weights-only with an
 allowlist of the types mmengine checkpoints hold (``--unsafe-load`` to load a trusted file fully),
-runs ``--launcher pytorch`` on CPU hosts (gloo) and checks the dataset before the
-Runner starts. See ``tools/train.py`` for details.
+runs ``--launcher pytorch`` on CPU hosts (gloo), checks the dataset before the
+Runner starts and refuses, in one line, a checkpoint that does not fit the model (e.g. one
+trained at another ``rga_cfg.pooled_size``) instead of testing RGA weights left at random.
+See ``tools/train.py`` for details.
 
 Examples:
   python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_80000.pth

@@ -11,7 +11,11 @@ Differences from mmseg 1.2.2's script (same flags, same Runner):
   * ``--launcher pytorch|slurm|mpi`` works on hosts without CUDA (gloo, CPU DDP, SyncBN -> BN;
     see ``mmseg_rga/tooling/dist.py``); GPU hosts are unchanged;
   * a missing dataset or out-of-range label values fail before the Runner starts, with the
-    expected layout and the command that prepares it (``mmseg_rga/tooling/data_check.py``).
+    expected layout and the command that prepares it (``mmseg_rga/tooling/data_check.py``);
+  * ``--resume`` refuses a checkpoint that does not fit the model (a weight missing or of another
+    shape, e.g. after changing ``rga_cfg.pooled_size``) in one line; ``load_from`` loads what
+    fits and names each RGA block that keeps its initialization
+    (``mmseg_rga/tooling/checkpoint_fit.py``).
 
 Examples:
   python tools/train.py configs/rga/pspnet_rga_cityscapes.py --work-dir work_dirs/psp_rga
