@@ -24,6 +24,7 @@ globals plus :data:`SAFE_GLOBALS` and refuses every other name, the real ``built
 included, before anything is called. Only the process-wide registration is missing there: loads
 outside this module keep torch's default (on torch < 2.6, full unpickling).
 """
+import _compat_pickle
 import contextlib
 import logging
 import os.path as osp
@@ -118,10 +119,17 @@ def _allowed_globals() -> Dict[str, object]:
     return allowed
 
 
+def _py3_name(module: str, name: str):
+    """pickle's own mapping of Python 2 names (``__builtin__.getattr`` -> ``builtins``)."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 class _AllowlistUnpickler(pickle.Unpickler):
     """Resolves only :func:`_allowed_globals`; any other name is refused before it is imported."""
 
     def find_class(self, module: str, name: str):
+        module, name = _py3_name(module, name)  # protocol 2 (torch.save's) writes Python 2 names
         found = _allowed_globals().get(f'{module}.{name}')
         if found is None:
             raise pickle.UnpicklingError(
@@ -148,8 +156,11 @@ def _globals_in_checkpoint(path: str) -> List[str]:
     with zipfile.ZipFile(path) as archive:
         member = next(n for n in archive.namelist() if n.endswith('data.pkl'))
         data = archive.read(member)
-    return [arg.replace(' ', '.') for op, arg, _ in pickletools.genops(data)
-            if op.name == 'GLOBAL']
+    found = []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == 'GLOBAL':
+            found.append('.'.join(_py3_name(*arg.split(' ', 1))))
+    return found
 
 
 def _unsafe_globals(path: str) -> List[str]:
