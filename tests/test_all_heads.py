@@ -17,7 +17,7 @@ from mmseg_rga.models import RGABlock, RGAHeadMixin
 from mmseg_rga.models.heads import LEFT_OUT, explain_missing_rga_type, rga_heads
 from mmseg_rga.models.heads.all_heads import left_out_table, registered_rga_heads
 
-# The heads rga_head's rule accepts in mmseg 1.2.2 (issue 15's list).
+# The heads rga_head's rule accepts in mmseg 1.2.2, written out by hand.
 ACCEPTED = ('ANNHead APCHead ASPPHead CCHead DAHead DDRHead DMHead DNLHead DPTHead '
             'DepthwiseSeparableASPPHead DepthwiseSeparableFCNHead EMAHead EncHead FCNHead FPNHead '
             'GCHead ISAHead LRASPPHead LightHamHead NLHead OCRHead PIDHead PSAHead PSPHead '
