@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 PYTEST := $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: env test test-fast demo benchmark lint
+.PHONY: env test test-fast demo demo-tiny benchmark lint
 
 env:
 	VENV=$(VENV) bash tools/setup_env.sh
@@ -20,6 +20,10 @@ test-fast: env
 
 demo: env
 	$(PYTHON) tools/demo.py
+
+# the five-minute check: 4 + 2 images, 2 iterations per model (the pipeline runs; nothing learned)
+demo-tiny: env
+	$(PYTHON) tools/demo.py --tiny --work-dir work_dirs/demo_tiny
 
 benchmark: env
 	$(PYTHON) tools/analysis_tools/benchmark_relation.py

@@ -1,4 +1,4 @@
-"""The shell commands the docs print: README.md, configs/rga/README.md and docs/*.md.
+"""The shell commands the docs print: README.md, configs/**/README.md and docs/*.md.
 
 A command is a line of a fenced code block that starts with ``python``, ``bash``, ``make``,
 ``GPUS=N bash``, ``nice -n N python`` (``\\``-continued lines joined; 4-space indented code
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ['README.md', 'configs/rga/README.md', *sorted(
-    str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md'))]
+DOCS = ['README.md', *sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('README.md')),
+        *sorted(str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md'))]
 START = re.compile(r'^(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*(python|bash|make)\b')
 INLINE = re.compile(r'`((?:python|bash) tools/[^`]+|make [a-z-]+)`')
 FOR = re.compile(r'^for (\w+) in (.+?); do$')
@@ -111,3 +111,14 @@ def collect(docs=DOCS) -> List[DocCommand]:
                         commands.append(DocCommand(doc, prose_start, ' '.join(span.split())))
                     prose = ''
     return commands
+
+
+def make_recipe(target: str) -> str:
+    """The first command of a Makefile target, ``$(PYTHON)`` as ``python`` ('' if no target)."""
+    lines = (REPO / 'Makefile').read_text().split('\n')
+    start = next((i for i, line in enumerate(lines) if re.match(rf'^{re.escape(target)}:', line)),
+                 None)
+    if start is None:
+        return ''
+    recipe = lines[start + 1] if start + 1 < len(lines) else ''
+    return recipe.strip().replace('$(PYTHON)', 'python') if recipe.startswith('\t') else ''
