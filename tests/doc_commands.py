@@ -122,3 +122,32 @@ def make_recipe(target: str) -> str:
         return ''
     recipe = lines[start + 1] if start + 1 < len(lines) else ''
     return recipe.strip().replace('$(PYTHON)', 'python') if recipe.startswith('\t') else ''
+
+
+def make_targets() -> List[str]:
+    """The Makefile's target names."""
+    return re.findall(r'^([\w-]+):', (REPO / 'Makefile').read_text(), flags=re.M)
+
+
+def docstring_commands() -> List[DocCommand]:
+    """The example commands of the tools' module docstrings (``python tools/...`` or ``bash
+    tools/...`` lines; deeper-indented or ``\\``-continued lines joined, trailing comments cut)."""
+    import ast
+    commands = []
+    for path in sorted((REPO / 'tools').rglob('*.py')):
+        module = ast.parse(path.read_text())
+        doc = ast.get_docstring(module, clean=False) or ''
+        first = module.body[0].lineno if module.body else 1
+        lines = doc.split('\n')
+        for i, line in enumerate(lines):
+            if not re.match(r'^\s*(?:python|bash) tools/', line):
+                continue
+            indent, parts, j = len(line) - len(line.lstrip()), [line.strip()], i + 1
+            while j < len(lines) and (parts[-1].endswith('\\') or (
+                    lines[j].strip() and len(lines[j]) - len(lines[j].lstrip()) > indent)):
+                parts[-1] = parts[-1].rstrip('\\').strip()
+                parts.append(lines[j].strip())
+                j += 1
+            text = re.sub(r'\s+#.*$', '', ' '.join(p for p in parts if p))
+            commands.append(DocCommand(str(path.relative_to(REPO)), first + i, text))
+    return commands
