@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ['README.md', *sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('README.md')),
-        *sorted(str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md'))]
+DOCS = ['README.md', *(str(p.relative_to(REPO)) for p in sorted(
+    [*(REPO / 'configs').rglob('README.md'), *(REPO / 'docs').glob('*.md')]))]
 START = re.compile(r'^(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*(python|bash|make)\b')
 INLINE = re.compile(r'`((?:python|bash) tools/[^`]+|make [a-z-]+)`')
 FOR = re.compile(r'^for (\w+) in (.+?); do$')

@@ -53,8 +53,8 @@ def config_rounded_totals() -> Dict[str, Tuple[float, float]]:
 def readme_config_table() -> Dict[str, Tuple[float, float]]:
     """README.md "Table 6 configs": config (80k name: 40k and 80k build the same model, see
     test_configs.test_same_model_as) -> (total M, RGA M; 0 for '–')."""
-    rows = _rows(r"^\| [^|]+ \| " + CONFIG_CELL + r"(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|",
-                 README)
+    rows = _rows(r'^\| [^|]+ \| ' + CONFIG_CELL +
+                 r"(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|", README)
     return {name.replace('-40k_', '-80k_'): (float(t), 0.0 if r == '–' else float(r[:-1]))
             for name, t, r in rows}
 

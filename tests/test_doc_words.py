@@ -19,7 +19,8 @@ SKIP_DIRS = {'.git', '.venv', '.venv-floor', 'work_dirs', 'data', 'build', 'tmp'
 WORDS = [  # (what it is, pattern); case-insensitive
     ('an issue number', r'\bissues?\s+#?\d+'),
     ('"the issue"', r'\bthe\s+issue\b|\bissue\'s\b'),
-    ("the project's machine", r"\bthis\s+project's\s+(?:build\s+)?machine\b|\bthe\s+build\s+machine\b"),
+    ("the project's machine",
+     r"\bthis\s+project's\s+(?:build\s+)?machine\b|\bthe\s+build\s+machine\b"),
     ('a run that was not recorded', r'\bnot\s+recorded\b'),
     ('history of the text', r"\bthe\s+README's\s+earlier\b|\bthe\s+previous\s+implementation\b"
                             r'|\bthat\s+version\b|\bof\s+commit\b'),
