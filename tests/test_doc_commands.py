@@ -201,16 +201,19 @@ def test_covered_elsewhere(text):
         assert needed in source, f'{test_file} does not run {needed} of `{text}`'
 
 
-def in_readme(where) -> bool:
-    return where[0].startswith('README.md:')
+FIRST_HALF = ('README.md:', 'docs/train_test.md:')  # they share the short config's checkpoints
+
+
+def in_first_half(where) -> bool:
+    return where[0].startswith(FIRST_HALF)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('text,where', [(t, w) for t, w in COMMANDS if in_readme(w)],
-                         ids=[', '.join(w) for _, w in COMMANDS if in_readme(w)])
+@pytest.mark.parametrize('text,where', [(t, w) for t, w in COMMANDS if in_first_half(w)],
+                         ids=[', '.join(w) for _, w in COMMANDS if in_first_half(w)])
 def test_readme_command_runs(text, where, sandbox, trainer):
-    """README.md's commands (configs/rga/README.md's and docs/*.md's: test_doc_commands_more.py,
-    so that pytest-xdist runs the two halves on two workers)."""
+    """README.md's and docs/train_test.md's commands (the other docs':
+    test_doc_commands_more.py, so that pytest-xdist runs the two halves on two workers)."""
     run_documented(text, where, sandbox, trainer)
 
 
