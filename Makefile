@@ -13,7 +13,7 @@ FLOOR_VENV ?= .venv-floor
 PYENV_ROOT ?= $(HOME)/.pyenv
 FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)))
 
-.PHONY: env test test-fast env-floor test-floor demo benchmark lint
+.PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint
 
 env:
 	VENV=$(VENV) bash tools/setup_env.sh
@@ -38,6 +38,10 @@ test-floor: env-floor
 
 demo: env
 	$(PYTHON) tools/demo.py
+
+# the five-minute check: 4 + 2 images, 2 iterations per model (the pipeline runs; nothing learned)
+demo-tiny: env
+	$(PYTHON) tools/demo.py --tiny --work-dir work_dirs/demo_tiny
 
 benchmark: env
 	$(PYTHON) tools/analysis_tools/benchmark_relation.py

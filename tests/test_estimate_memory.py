@@ -206,7 +206,7 @@ def test_readme_mem_column_is_the_benchmarks_table():
     docs = (ROOT / 'docs' / 'benchmarks.md').read_text()
     table = {name: (fp32, amp) for name, fp32, amp in re.findall(
         r'^\| `([^`/]+\.py)` \| (?:-|33x33) \| [\d.]+M \| ([\d.]+) \| ([\d.]+) \|', docs, re.M)}
-    readme = re.findall(r'^\| ResNet-101[^|]* \| `([^`]+\.py)`[^\n]* \| ([\d.]+) / ([\d.]+) \|$',
+    readme = re.findall(r'^\| ResNet-101[^|]* \| \[?`([^`]+\.py)`[^\n]* \| ([\d.]+) / ([\d.]+) \|$',
                         (ROOT / 'README.md').read_text(), re.M)
     assert len(readme) == 6
     for name, fp32, amp in readme:

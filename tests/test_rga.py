@@ -88,7 +88,7 @@ def _meta_params(*args, **kwargs):
 
 
 def test_paper_sized_parameter_counts():
-    """Every RGA-S / RGA-C / RGA-SC count in README.md's block table, and the closed form."""
+    """Each RGA-S / RGA-C / RGA-SC count of docs/benchmarks.md's block table; the closed form."""
     table = block_params()
     assert {(2048, 97), (2048, 33), (512, 33)} <= set(table)
     for (channels, side), counts in table.items():
