@@ -4,6 +4,7 @@ Each name here is the one place the plugin asks "does this torch have X": it tes
 feature, not for a version, and :func:`require` turns a missing one into an :class:`InputError`
 that names the torch release that added it.
 """
+import importlib
 import inspect
 import warnings
 
@@ -16,8 +17,8 @@ def _is_compiling_fn():
     compiler = getattr(torch, 'compiler', None)  # torch >= 2.3
     if callable(getattr(compiler, 'is_compiling', None)):
         return compiler.is_compiling
-    import torch._dynamo  # torch 2.1, 2.2 (imported only there: it costs ~0.5 s)
-    fn = getattr(torch._dynamo, 'is_compiling', None)
+    dynamo = importlib.import_module('torch._dynamo')  # torch 2.1, 2.2 (only there: ~0.5 s)
+    fn = getattr(dynamo, 'is_compiling', None)
     return fn if callable(fn) else (lambda: False)  # torch 2.0: eager caching is harmless
 
 
