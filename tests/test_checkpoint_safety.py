@@ -28,8 +28,8 @@ from mmseg_rga.engine import (
     checkpoint_loading,
     find_intact_checkpoint,
     load_checkpoint_file,
+    safe_load,
 )
-from mmseg_rga.engine import safe_load
 from mmseg_rga.engine.atomic_io import remove_stale_temporaries
 from mmseg_rga.tooling import use_atomic_checkpoint_hook
 
