@@ -25,6 +25,7 @@ included, before anything is called. Only the process-wide registration is missi
 outside this module keep torch's default (on torch < 2.6, full unpickling).
 """
 import _compat_pickle
+import codecs
 import contextlib
 import logging
 import os.path as osp
@@ -112,6 +113,9 @@ def _allowed_globals() -> Dict[str, object]:
     """``'module.name'`` -> object: torch's own weights-only globals and :data:`SAFE_GLOBALS`."""
     from torch import _weights_only_unpickler
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    # protocol 2 writes a numpy array's bytes as _codecs.encode(text, 'latin1'); torch >= 2.4
+    # allows it by default, torch 2.0 does not list it
+    allowed['_codecs.encode'] = codecs.encode
     for entry in SAFE_GLOBALS:
         obj, name = entry if isinstance(entry, tuple) else (
             entry, f'{entry.__module__}.{entry.__qualname__}')
