@@ -17,9 +17,10 @@ def _is_compiling_fn():
     compiler = getattr(torch, 'compiler', None)  # torch >= 2.3
     if callable(getattr(compiler, 'is_compiling', None)):
         return compiler.is_compiling
-    dynamo = importlib.import_module('torch._dynamo')  # torch 2.1, 2.2 (only there: ~0.5 s)
+    with warnings.catch_warnings():  # torch 2.0's dynamo adds a warnings filter on import
+        dynamo = importlib.import_module('torch._dynamo')  # torch < 2.3 only: ~0.5 s
     fn = getattr(dynamo, 'is_compiling', None)
-    return fn if callable(fn) else (lambda: False)  # torch 2.0: eager caching is harmless
+    return fn if callable(fn) else (lambda: False)
 
 
 #: ``torch.compiler.is_compiling`` where it exists, an older spelling, or a constant False.
