@@ -26,6 +26,17 @@ def _is_compiling_fn():
 #: ``torch.compiler.is_compiling`` where it exists, an older spelling, or a constant False.
 is_compiling = _is_compiling_fn()
 
+def _release() -> tuple:
+    major, minor = torch.__version__.split('+')[0].split('.')[:2]
+    return int(major), int(minor)
+
+
+#: Building modules under ``FakeTensorMode`` (the memory estimator) crashes the interpreter on
+#: torch 2.0 and 2.1 (a segmentation fault, which no probe survives: hence a release check).
+FAKE_TENSOR_TRACING = _release() >= (2, 2)
+FAKE_TENSOR_NEEDS = ('the memory estimate (fake tensors crash torch 2.0 and 2.1; tested on 2.13)',
+                     '2.2')
+
 #: torch >= 2.4: the weights-only unpickler takes an allowlist (``add_safe_globals``).
 HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
 
