@@ -41,9 +41,9 @@ def cpu_torch_on_gpu_host() -> Optional[str]:
     if not gpus:
         return None
     cuda = getattr(torch.version, 'cuda', None)
-    why = (f'torch {torch.__version__} is built for CUDA {cuda} but sees no GPU '
-           '(check the driver and CUDA_VISIBLE_DEVICES)' if cuda else
-           f'torch {torch.__version__} has no CUDA')
+    why = (f'torch {torch.__version__} built for CUDA {cuda}, which sees no GPU (check the '
+           'driver and CUDA_VISIBLE_DEVICES)' if cuda else
+           f'torch {torch.__version__} without CUDA')
     return (f'this host has {len(gpus)} NVIDIA GPU(s) ({gpus[0]}), but the Python picked, '
             f'{sys.executable}, has {why}; not training on the CPU. Pick a Python with a CUDA '
             'torch: PYTHON=/path/to/python bash tools/dist_train.sh ... (or run tools/train.py '
