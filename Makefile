@@ -7,7 +7,13 @@ PYTHON := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 PYTEST := $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: env test test-fast demo benchmark lint
+# The floor stack (requirements/floor.txt: Python 3.9, torch 2.0.1, numpy<2) in its own venv,
+# with mmseg_rga installed as a user's `pip install .` (not editable)
+FLOOR_VENV ?= .venv-floor
+PYENV_ROOT ?= $(HOME)/.pyenv
+FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)))
+
+.PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint
 
 env:
 	VENV=$(VENV) bash tools/setup_env.sh
@@ -18,8 +24,24 @@ test: env
 test-fast: env
 	$(PYTEST) -m "not slow"
 
+env-floor:
+	@test -x "$(FLOOR_PYTHON)" || { echo "error: no Python 3.9 under $(PYENV_ROOT)/versions: set FLOOR_PYTHON=/path/to/python3.9" >&2; exit 1; }
+	VENV=$(FLOOR_VENV) PYTHON=$(FLOOR_PYTHON) PINS=requirements/floor.txt EDITABLE=0 bash tools/setup_env.sh
+
+# The fast suite plus the slow tests marked `floor` (a tools/train.py -> tools/test.py round trip),
+# run by the venv's pytest script so that `mmseg_rga` is imported from the installed copy
+# (reinstalled first: it is a copy of this checkout, not a link).
+test-floor: env-floor
+	$(FLOOR_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+	  --no-build-isolation --force-reinstall .
+	$(FLOOR_VENV)/bin/pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow or floor"
+
 demo: env
 	$(PYTHON) tools/demo.py
+
+# the five-minute check: 4 + 2 images, 2 iterations per model (the pipeline runs; nothing learned)
+demo-tiny: env
+	$(PYTHON) tools/demo.py --tiny --work-dir work_dirs/demo_tiny
 
 benchmark: env
 	$(PYTHON) tools/analysis_tools/benchmark_relation.py

@@ -1,4 +1,4 @@
-"""The shell commands the docs print: README.md, configs/rga/README.md and docs/*.md.
+"""The shell commands the docs print: README.md, configs/**/README.md and docs/*.md.
 
 A command is a line of a fenced code block that starts with ``python``, ``bash``, ``make``,
 ``GPUS=N bash``, ``nice -n N python`` (``\\``-continued lines joined; 4-space indented code
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ['README.md', 'configs/rga/README.md', *sorted(
-    str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md'))]
+DOCS = ['README.md', *(str(p.relative_to(REPO)) for p in sorted(
+    [*(REPO / 'configs').rglob('README.md'), *(REPO / 'docs').glob('*.md')]))]
 START = re.compile(r'^(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*(python|bash|make)\b')
 INLINE = re.compile(r'`((?:python|bash) tools/[^`]+|make [a-z-]+)`')
 FOR = re.compile(r'^for (\w+) in (.+?); do$')
@@ -110,4 +110,44 @@ def collect(docs=DOCS) -> List[DocCommand]:
                     for span in INLINE.findall(prose):
                         commands.append(DocCommand(doc, prose_start, ' '.join(span.split())))
                     prose = ''
+    return commands
+
+
+def make_recipe(target: str) -> str:
+    """The first command of a Makefile target, ``$(PYTHON)`` as ``python`` ('' if no target)."""
+    lines = (REPO / 'Makefile').read_text().split('\n')
+    start = next((i for i, line in enumerate(lines) if re.match(rf'^{re.escape(target)}:', line)),
+                 None)
+    if start is None:
+        return ''
+    recipe = lines[start + 1] if start + 1 < len(lines) else ''
+    return recipe.strip().replace('$(PYTHON)', 'python') if recipe.startswith('\t') else ''
+
+
+def make_targets() -> List[str]:
+    """The Makefile's target names."""
+    return re.findall(r'^([\w-]+):', (REPO / 'Makefile').read_text(), flags=re.M)
+
+
+def docstring_commands() -> List[DocCommand]:
+    """The example commands of the tools' module docstrings (``python tools/...`` or ``bash
+    tools/...`` lines; deeper-indented or ``\\``-continued lines joined, trailing comments cut)."""
+    import ast
+    commands = []
+    for path in sorted((REPO / 'tools').rglob('*.py')):
+        module = ast.parse(path.read_text())
+        doc = ast.get_docstring(module, clean=False) or ''
+        first = module.body[0].lineno if module.body else 1
+        lines = doc.split('\n')
+        for i, line in enumerate(lines):
+            if not re.match(r'^\s*(?:python|bash) tools/', line):
+                continue
+            indent, parts, j = len(line) - len(line.lstrip()), [line.strip()], i + 1
+            while j < len(lines) and (parts[-1].endswith('\\') or (
+                    lines[j].strip() and len(lines[j]) - len(lines[j].lstrip()) > indent)):
+                parts[-1] = parts[-1].rstrip('\\').strip()
+                parts.append(lines[j].strip())
+                j += 1
+            text = re.sub(r'\s+#.*$', '', ' '.join(p for p in parts if p))
+            commands.append(DocCommand(str(path.relative_to(REPO)), first + i, text))
     return commands

@@ -1,7 +1,8 @@
-"""The parameter counts the READMEs print, parsed so the tests check them against built models.
+"""The parameter counts the docs print, parsed so the tests check them against built models.
 
-* ``README.md``, "Benchmarks": one RGA block per (in_channels, pooled size), exact counts of
-  RGA-S, RGA-C and RGA-SC; "Configs": total (M) and RGA (M) per 80k config.
+* ``docs/benchmarks.md``, "Parameters of one RGA-SC block": one RGA block per (in_channels,
+  pooled size), exact counts of RGA-S, RGA-C and RGA-SC.
+* ``README.md``, "Table 6 configs": total (M) and RGA (M) per config (linked or not).
 * ``configs/rga/README.md``, "Parameter counts": the exact output of the counting command, one
   line per 80k config; "Results": total / w/o aux (M); "Pooled size": RGA-SC (M) per size.
 """
@@ -12,6 +13,11 @@ from typing import Dict, Tuple
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / 'README.md'
 CONFIG_README = REPO / 'configs' / 'rga' / 'README.md'
+BENCHMARKS = REPO / 'docs' / 'benchmarks.md'
+USAGE = REPO / 'docs' / 'usage.md'
+ADE20K_README = REPO / 'configs' / 'rga' / 'ade20k' / 'README.md'
+#: a table cell naming a config: `name.py`, or [`name.py`](path) linking it
+CONFIG_CELL = r'\[?`([^`]+\.py)`(?:\]\([^)]+\))?'
 
 
 def _int(text: str) -> int:
@@ -25,9 +31,9 @@ def _rows(pattern: str, path: Path):
 
 
 def block_params() -> Dict[Tuple[int, int], Tuple[int, int, int]]:
-    """README.md: (in_channels, pooled side) -> exact (RGA-S, RGA-C, RGA-SC) parameters."""
+    """docs/benchmarks.md: (in_channels, pooled side) -> exact (RGA-S, RGA-C, RGA-SC) parameters."""
     rows = _rows(r'^\| (\d+) \| (\d+)×(\d+)[^|]* \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$',
-                 README)
+                 BENCHMARKS)
     return {(int(c), int(h)): (_int(s), _int(ch), _int(sc)) for c, h, w, s, ch, sc in rows}
 
 
@@ -45,10 +51,10 @@ def config_rounded_totals() -> Dict[str, Tuple[float, float]]:
 
 
 def readme_config_table() -> Dict[str, Tuple[float, float]]:
-    """README.md "Configs": config (80k name: 40k and 80k build the same model, see
+    """README.md "Table 6 configs": config (80k name: 40k and 80k build the same model, see
     test_configs.test_same_model_as) -> (total M, RGA M; 0 for '–')."""
-    rows = _rows(r"^\| [^|]+ \| `([^`]+\.py)`(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|",
-                 README)
+    rows = _rows(r'^\| [^|]+ \| ' + CONFIG_CELL +
+                 r"(?: \(mmseg's\))? \| ([\d.]+)M \| (–|[\d.]+M) \|", README)
     return {name.replace('-40k_', '-80k_'): (float(t), 0.0 if r == '–' else float(r[:-1]))
             for name, t, r in rows}
 

@@ -145,15 +145,15 @@ def test_trains_two_iterations_and_infers_whole_images(name, ade_root, tmp_path)
 
 
 def readme_rows():
-    """README.md's ADE20K table: config -> (params M, RGA overhead M)."""
-    text = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    """configs/rga/ade20k/README.md's table: config -> (params M, RGA overhead M)."""
+    text = (Path(__file__).resolve().parents[1] / 'configs/rga/ade20k/README.md').read_text()
     rows = re.findall(r'^\| `configs/rga/ade20k/(\S+\.py)` \| `RGA\w+` \| ([\d.]+)M \| '
                       r'\+([\d.]+)M ', text, flags=re.M)
     return {name: (float(total), float(extra)) for name, total, extra in rows}
 
 
 def test_readme_rows_are_the_built_models():
-    """The full models (ResNet-101/50, MiT-B0; SyncBN -> BN) have the parameters README.md lists:
+    """The full models (ResNet-101/50, MiT-B0; SyncBN -> BN) have the parameters the table lists:
     the mmseg model plus one RGA-SC block and 512 (256) more classifier inputs per class."""
     rows = readme_rows()
     assert set(rows) == set(CONFIGS)

@@ -17,7 +17,7 @@ from mmseg_rga.models import RGABlock, RGAHeadMixin
 from mmseg_rga.models.heads import LEFT_OUT, explain_missing_rga_type, rga_heads
 from mmseg_rga.models.heads.all_heads import left_out_table, registered_rga_heads
 
-# The heads rga_head's rule accepts in mmseg 1.2.2.
+# The heads rga_head's rule accepts in mmseg 1.2.2, written out by hand.
 ACCEPTED = ('ANNHead APCHead ASPPHead CCHead DAHead DDRHead DMHead DNLHead DPTHead '
             'DepthwiseSeparableASPPHead DepthwiseSeparableFCNHead EMAHead EncHead FCNHead FPNHead '
             'GCHead ISAHead LRASPPHead LightHamHead NLHead OCRHead PIDHead PSAHead PSPHead '
@@ -114,9 +114,9 @@ def test_registered_list():
     assert 'UPerHead with RGA on its classifier input' in MODELS.get('RGAUPerHead').__doc__
 
 
-def test_readme_lists_the_registered_and_the_left_out_heads():
-    from readme_tables import README
-    section = README.read_text().split('## RGA in your model', 1)[1].split('\n## ', 1)[0]
+def test_usage_lists_the_registered_and_the_left_out_heads():
+    from readme_tables import USAGE
+    section = USAGE.read_text().split('## Decode heads: `RGA<Name>`', 1)[1].split('\n## ', 1)[0]
     assert left_out_table() in section
     listed = section.split('27 heads:', 1)[1].split('.\n', 1)[0]
     assert re.findall(r'`(RGA\w+)`', listed) == registered_rga_heads()
@@ -159,11 +159,22 @@ def test_parameters_are_the_base_heads_plus_rga_and_a_wider_classifier(name):
     assert count(head) == count(base) + count(head.rga) + C * head.out_channels
 
 
+def _backward(head, name):
+    sum(o.float().pow(2).mean() for o in _forward(head, name)).backward()
+
+
 @pytest.mark.parametrize('name', sorted(SPECS))
 def test_forward_backward_and_the_output_depends_on_the_gates(name):
     head = _build(name, rga=True).train()
-    outs = _forward(head, name)
-    sum(o.float().pow(2).mean() for o in outs).backward()
+    try:
+        _backward(head, name)
+    except RuntimeError as err:  # unless mmseg's own head cannot backward on this torch
+        try:
+            _backward(_build(name, rga=False).train(), name)
+        except RuntimeError as base_err:
+            pytest.skip(f"mmseg's {name} itself fails backward on torch {torch.__version__}: "
+                        f'{str(base_err).splitlines()[0][:120]}')
+        raise err
     for pname, param in head.rga.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), pname
     head.eval()

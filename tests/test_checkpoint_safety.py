@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
+from mmseg_rga.compat import HAS_SAFE_GLOBALS
 from mmseg_rga.engine import (
     AtomicCheckpointHook,
     AtomicLocalBackend,
@@ -27,12 +28,28 @@ from mmseg_rga.engine import (
     checkpoint_loading,
     find_intact_checkpoint,
     load_checkpoint_file,
+    safe_load,
 )
 from mmseg_rga.engine.atomic_io import remove_stale_temporaries
 from mmseg_rga.tooling import use_atomic_checkpoint_hook
 
 REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / 'data'
 SYSTEM = f'{os.system.__module__}.system'  # posix.system on Linux
+NEEDS_SAFE_GLOBALS = pytest.mark.skipif(
+    not HAS_SAFE_GLOBALS, reason='torch < 2.4 has no add_safe_globals: import mmseg_rga cannot '
+    'extend the weights-only loads of mmseg\'s own tools (load_checkpoint_file still loads '
+    'safely, through its allowlist unpickler)')
+
+
+@pytest.fixture(params=['torch', 'allowlist-unpickler'] if HAS_SAFE_GLOBALS
+                else ['allowlist-unpickler'])
+def loader(request, monkeypatch):
+    """load_checkpoint_file as it runs on this torch, and through the allowlist unpickler that
+    torch < 2.4 uses (forced on a newer torch, so both paths run on the main stack)."""
+    if request.param == 'allowlist-unpickler':
+        monkeypatch.setattr(safe_load, 'HAS_SAFE_GLOBALS', False)
+    return request.param
 
 
 def mmengine_like_checkpoint(step: int) -> dict:
@@ -175,7 +192,31 @@ def torch_default_allowlist():
         torch.serialization.add_safe_globals(registered)
 
 
-def test_honest_checkpoint_loads_weights_only(tmp_path):
+def test_honest_checkpoint_loads_weights_only(tmp_path, loader):
+    path = tmp_path / 'iter_2.pth'
+    torch.save(mmengine_like_checkpoint(2), path)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['meta']['iter'] == 2 and loaded['meta']['seed'] == 0
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
+    assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
+    assert safe_load._unsafe_globals(str(path)) == []
+
+
+@pytest.mark.parametrize('numpy_major', [1, 2])
+def test_checkpoints_of_numpy_1_and_2_load(numpy_major, loader):
+    """Files written by tests/data/write_numpy_checkpoint.py under numpy 1.26 (the floor
+    stack) and numpy 2 (the main stack) load on either, through both loading paths."""
+    path = DATA / f'mmengine_like_numpy{numpy_major}.pth'
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['meta']['numpy'].startswith(f'{numpy_major}.')
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
+    assert loaded['message_hub']['runtime_info']['arr'].dtype == np.int64
+    assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
+    assert loaded['state_dict']['w'].tolist() == [[2.0, 2.0], [2.0, 2.0]]
+
+
+@NEEDS_SAFE_GLOBALS
+def test_import_registers_the_allowlist_for_torch_load(tmp_path):
     path = tmp_path / 'iter_2.pth'
     torch.save(mmengine_like_checkpoint(2), path)
     with torch_default_allowlist():
@@ -184,25 +225,31 @@ def test_honest_checkpoint_loads_weights_only(tmp_path):
         assert load_checkpoint_file(str(path))['meta']['iter'] == 2  # registers it again
     # ``import mmseg_rga`` registered SAFE_GLOBALS: torch.load itself (what mmseg's own tools
     # and init_model call) loads the file weights-only
-    for loaded in (torch.load(path, weights_only=True), load_checkpoint_file(str(path))):
-        assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
-        assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
+    loaded = torch.load(path, weights_only=True)
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
 
 
-def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
+def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, loader):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
     torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), path)
-    with pytest.raises(UnsafeCheckpointError, match=rf'evil\.pth: it needs {SYSTEM}'):
+    with pytest.raises(UnsafeCheckpointError, match=rf'evil\.pth: it needs {SYSTEM}, which'):
         load_checkpoint_file(str(path))
-    assert not marker.exists()
-    with pytest.raises(pickle.UnpicklingError, match=f'GLOBAL {SYSTEM} '):
-        torch.load(path, weights_only=True)  # as mmseg's own tools load, the plugin imported
     assert not marker.exists()
     with checkpoint_loading(unsafe=True):  # the user's explicit choice: it really runs
         load_checkpoint_file(str(path))
     assert marker.exists()
+
+
+@NEEDS_SAFE_GLOBALS
+def test_torch_load_refuses_crafted_checkpoint(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), path)
+    with pytest.raises(pickle.UnpicklingError, match=f'GLOBAL {SYSTEM} '):
+        torch.load(path, weights_only=True)  # as mmseg's own tools load, the plugin imported
+    assert not marker.exists()
 
 
 class SneakyGetattr:
@@ -212,17 +259,23 @@ class SneakyGetattr:
         return getattr, (HistoryBuffer, 'register_statistics')
 
 
-def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path):
+def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path, loader):
     path = tmp_path / 'sneaky.pth'
     torch.save({'x': SneakyGetattr()}, path)
     with pytest.raises(UnsafeCheckpointError, match='register_statistics'):
         load_checkpoint_file(str(path))
+
+
+@NEEDS_SAFE_GLOBALS
+def test_torch_load_gets_the_narrowed_getattr(tmp_path):
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': SneakyGetattr()}, path)
     # registered with torch, 'builtins.getattr' is the stand-in: torch.load refuses it as well
     with pytest.raises(pickle.UnpicklingError, match='register_statistics.*is not allowed'):
         torch.load(path, weights_only=True)
 
 
-def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path):
+def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path, loader):
     path = tmp_path / 'evil.pth'
     torch.save({'x': Evil(tmp_path / 'pwned')}, path)
     with checkpoint_loading():

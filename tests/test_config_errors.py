@@ -29,9 +29,10 @@ def last_line_of_failure(args, cwd) -> str:
 
 
 def test_nearest_config_by_name():
-    assert nearest_config('configs/rga/pspnet_rga_cityscape.py') == (
+    # the checkout's configs (the plugin may be installed elsewhere, as on the floor stack)
+    assert nearest_config('configs/rga/pspnet_rga_cityscape.py', root=str(REPO)) == (
         'configs/rga/pspnet_rga_cityscapes.py')
-    assert nearest_config('my/fcn-rga_r101-d8_4xb2-80k_cityscapes.py') == (
+    assert nearest_config('my/fcn-rga_r101-d8_4xb2-80k_cityscapes.py', root=str(REPO)) == (
         'configs/rga/fcn-rga_r101-d8_4xb2-80k_cityscapes-769x769.py')
     assert missing_config_message('x.py', root=str(REPO / 'no_such_dir')) == (
         'config file x.py does not exist')

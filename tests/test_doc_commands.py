@@ -4,8 +4,10 @@ Each command runs as a user would type it, from a scratch directory that links t
 ``configs/`` and ``tools/``, with the tool, flags and config the doc names. Only sizes shrink:
 ``--synthetic-data`` at 64x128 instead of the dataset, one iteration, small ``--shape``/``--size``
 values, one process for the launchers, the first item of a ``{a,b}`` list. Placeholders
-(CONFIG, CHECKPOINT, CKPT, a doc's ``iter_80000.pth``) become a config and the checkpoint its
-own tiny training wrote.
+(CONFIG, CHECKPOINT, CKPT, a doc's ``iter_40000.pth``) become a config and the checkpoint its
+own tiny training wrote; ``make X`` runs the Makefile's command for X. That the doc's
+``iter_N.pth`` is its schedule's last checkpoint and that every flag exists is checked before
+this rewrite, by ``tests/test_doc_checks.py``.
 ``SKIPPED`` lists what cannot run here, with the reason; ``COVERED`` what another test already
 runs with the same flags (checked: that test's source names the tool and every flag).
 """
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from doc_commands import REPO, collect
+from doc_commands import REPO, collect, make_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tools import readme_config, run_tool  # noqa: E402
@@ -34,13 +36,17 @@ DEFAULT_CONFIG = 'configs/rga/pspnet_rga_cityscapes.py'
 SMALL_CONFIG = 'configs/demo/pspnet-rga_r18-d8_synthetic.py'
 
 SKIPPED = {  # pattern -> why it cannot run here
+    r'^make test-floor$': 'builds .venv-floor and runs the fast suite there, this test among '
+                          'them; CI runs it',
     r'^make test': 'runs the test suite, which this test is part of',
-    r'^make env': 'sets up .venv; `make test`, which runs this test, has just run it',
+    r'^make env$': 'sets up .venv; `make test`, which runs this test, has just run it',
+    r'^make env-floor$': 'builds .venv-floor (Python 3.9, torch 2.0.1, mmcv compiled); CI runs it',
+    r'^make lint$': 'ruff over the repo: a check of the source, nothing to run at a tiny size',
     r'slurm_(train|test)\.sh': 'needs a Slurm cluster (srun)',
     r'--device cuda': 'needs a CUDA GPU',
 }
 COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration / ResNet-18 size)
-    r'^make demo$|^python tools/demo\.py$': 'tests/test_demo.py',
+    r'^make demo$|^python tools/demo\.py$|^make demo-tiny$': 'tests/test_demo.py',
     r'tools/analysis_tools/seed_study\.py': 'tests/test_seed_study.py',
     r'tools/analysis_tools/benchmark_heads\.py --threads': 'tests/test_benchmark_tools.py',
     r'^python tools/(train|test)\.py (configs/rga/pspnet_rga_cityscapes|my_config)\.py':
@@ -94,8 +100,8 @@ def plan(text, sandbox, trainer):
     text = re.sub(r'\{([^,{}]+),[^{}]*\}', r'\1', text)  # a {a,b,...} list: its first item
     tokens = shlex.split(re.sub(r'^nice -n \d+ |^[A-Z_]+=\S+ ', '', text))
     tokens = [t for t in tokens if not (t.startswith('[') or t.endswith(']'))]  # [optional]
-    if tokens[:2] == ['make', 'benchmark']:
-        tokens = ['python', 'tools/analysis_tools/benchmark_relation.py']
+    if tokens[0] == 'make':  # the target's command, as the Makefile runs it
+        tokens = shlex.split(make_recipe(tokens[1]))
     tokens = _config_and_ckpt(_shrink(tokens), sandbox, trainer)
     tool = next((t for t in tokens if t.startswith('tools/')), '')
     if tool.endswith('benchmark_relation.py'):
@@ -188,23 +194,26 @@ def test_commands_are_found():
 def test_covered_elsewhere(text):
     test_file = next(f for p, f in COVERED.items() if re.search(p, text))
     source = (REPO / test_file).read_text()
-    tokens = shlex.split(text.replace('make demo', 'python tools/demo.py'))
+    tokens = shlex.split(make_recipe(text.split()[1]) if text.startswith('make ') else text)
     tool = next(t for t in tokens if t.startswith('tools/'))
     configs = [Path(t).name for t in tokens if t.endswith('.py') and t != tool]
     for needed in [Path(tool).name, *configs, *(t for t in tokens if t.startswith('--'))]:
         assert needed in source, f'{test_file} does not run {needed} of `{text}`'
 
 
-def in_readme(where) -> bool:
-    return where[0].startswith('README.md:')
+FIRST_HALF = ('README.md:', 'docs/train_test.md:')  # they share the short config's checkpoints
+
+
+def in_first_half(where) -> bool:
+    return where[0].startswith(FIRST_HALF)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('text,where', [(t, w) for t, w in COMMANDS if in_readme(w)],
-                         ids=[', '.join(w) for _, w in COMMANDS if in_readme(w)])
+@pytest.mark.parametrize('text,where', [(t, w) for t, w in COMMANDS if in_first_half(w)],
+                         ids=[', '.join(w) for _, w in COMMANDS if in_first_half(w)])
 def test_readme_command_runs(text, where, sandbox, trainer):
-    """README.md's commands (configs/rga/README.md's and docs/*.md's: test_doc_commands_more.py,
-    so that pytest-xdist runs the two halves on two workers)."""
+    """README.md's and docs/train_test.md's commands (the other docs':
+    test_doc_commands_more.py, so that pytest-xdist runs the two halves on two workers)."""
     run_documented(text, where, sandbox, trainer)
 
 

@@ -21,11 +21,17 @@ from mmseg_rga.analysis.memory_estimate import (
     trace_train_step,
 )
 from mmseg_rga.analysis.storage_trace import ALLOC, FREE, StorageTrace
+from mmseg_rga.compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / 'tools' / 'analysis_tools' / 'estimate_memory.py'
 DEMO = ROOT / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py'
 MIB = 1 << 20
+
+# fake tensors crash the interpreter on torch 2.0 and 2.1 (test_floor_refusals.py checks that
+# the estimator refuses there in one line)
+pytestmark = pytest.mark.skipif(not FAKE_TENSOR_TRACING,
+                                reason='{} needs torch >= {}'.format(*FAKE_TENSOR_NEEDS))
 
 
 def _tiny():
@@ -230,7 +236,7 @@ def test_readme_mem_column_is_the_benchmarks_table():
     docs = (ROOT / 'docs' / 'benchmarks.md').read_text()
     table = {name: (fp32, amp) for name, fp32, amp in re.findall(
         r'^\| `([^`/]+\.py)` \| (?:-|33x33) \| [\d.]+M \| ([\d.]+) \| ([\d.]+) \|', docs, re.M)}
-    readme = re.findall(r'^\| ResNet-101[^|]* \| `([^`]+\.py)`[^\n]* \| ([\d.]+) / ([\d.]+) \|$',
+    readme = re.findall(r'^\| ResNet-101[^|]* \| \[?`([^`]+\.py)`[^\n]* \| ([\d.]+) / ([\d.]+) \|$',
                         (ROOT / 'README.md').read_text(), re.M)
     assert len(readme) == 6
     for name, fp32, amp in readme:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import mmseg_rga.models.relation as relation
+from mmseg_rga.compat import onnx_dynamo_export
 from mmseg_rga.models import RGABlock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,9 @@ def test_relation_without_grad_is_plain_ops_and_identical(monkeypatch):
     assert torch.equal(plain, with_function.detach())
 
 
+@pytest.mark.skipif(getattr(getattr(torch, 'export', None), 'Dim', None) is None,
+                    reason=f'torch.export with ExportedProgram.module() needs torch >= 2.2; '
+                    f'this is torch {torch.__version__}')
 def test_torch_export_forward_and_backward_match_eager():
     block, x = _block(), _input()
     program = torch.export.export(block, (x,))
@@ -139,6 +143,12 @@ def tiny_model(tmp_path_factory):
     return config, checkpoint, model.eval()
 
 
+NEEDS_DYNAMO_EXPORT = pytest.mark.skipif(
+    not onnx_dynamo_export(), reason=f'torch.onnx.export(dynamo=True) needs torch >= 2.5; this '
+    f'is torch {torch.__version__} (test_pytorch2onnx_names_the_torch_it_needs runs instead)')
+
+
+@NEEDS_DYNAMO_EXPORT
 def test_pytorch2onnx_matches_onnxruntime(tiny_model, tmp_path):
     pytest.importorskip('onnxscript')
     onnx = pytest.importorskip('onnx')
@@ -160,6 +170,17 @@ def test_pytorch2onnx_matches_onnxruntime(tiny_model, tmp_path):
         expected = model.encode_decode(image, [meta] * 3)
     assert got.shape == (3, 19, 64, 96)
     assert float(abs(got - expected.numpy()).max()) < 1e-4
+
+
+@pytest.mark.skipif(onnx_dynamo_export(), reason='this torch has the dynamo ONNX exporter')
+def test_pytorch2onnx_names_the_torch_it_needs(tiny_model, tmp_path):
+    config, checkpoint, _ = tiny_model
+    run = _tool(config, checkpoint, '--shape', 64, 96, '--out', tmp_path / 'tiny.onnx')
+    assert run.returncode == 1 and 'Traceback' not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        'error: ONNX export (torch.onnx.export(..., dynamo=True) and torch.export.Dim) needs '
+        f'torch >= 2.5; this is torch {torch.__version__}')
+    assert not (tmp_path / 'tiny.onnx').exists()
 
 
 @pytest.mark.parametrize('args,match', [

@@ -20,7 +20,7 @@ POOLED = [(1, 1), (3, 3), (5, 9), (33, 33), (12, 4)]
 
 
 def mmcv_pool(pool: FixedSizePool, x: torch.Tensor) -> torch.Tensor:
-    """The previous implementation: mmcv's kernel with the same box, padding and sampling."""
+    """mmcv's roi_align kernel with the same box, replicate padding and sampling grid."""
     height, width = x.shape[-2:]
     (y1, y2, bin_h), (x1, x2, bin_w) = (pool._axis(height, pool.pooled_size[0]),
                                         pool._axis(width, pool.pooled_size[1]))

@@ -18,6 +18,7 @@ from mmseg_rga.analysis.device_checks import (
     slide_difference,
     train_iteration,
 )
+from mmseg_rga.compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / 'tools' / 'analysis_tools' / 'gpu_check.py'
@@ -99,6 +100,10 @@ def test_table_failed_rows_and_the_estimate():
     assert row['status'] == 'FAIL' and 'RuntimeError: CUDA out of memory' in row['measured']
     table = tool.format_table([row, tool._row('ddp', 'y', '1 GPU', '>= 2 GPUs', None)])
     assert table.splitlines()[2].endswith('| FAIL |') and table.endswith('| skipped |')
+    if not FAKE_TENSOR_TRACING:  # the train rows say why their estimate is missing
+        assert tool.ESTIMATE_NA == ' ({} needs torch >= {})'.format(*FAKE_TENSOR_NEEDS)
+        return
+    assert tool.ESTIMATE_NA == ''
     demo = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
     three, two = (tool.memory_estimate(demo, False, b, (64, 64)) for b in (3, 2))
     assert isinstance(two, int) and three > two > 0  # the estimator's peak, bytes

@@ -129,14 +129,25 @@ def test_use_synthetic_data_on_mmseg_configs(tmp_path):
         assert cfg.model.pretrained is None
 
 
+#: the painter's hash per opencv-python release (its rasterizer draws a few edge pixels of
+#: polygons, lines and circles differently from one release to the next; numpy's draws agree):
+#: the pinned ones of the main stack (requirements/pinned.txt) and the floor stack (floor.txt)
+SCENE_HASHES = {
+    '5.1.0': 'a8d9b30e37ccb1675e1baaf4ea86c66bd6b44ca548f16a64694de92a9edfd428',
+    '4.11.0': '58dd4b7bf0acf0bd8f2cd9bc331ef5d18eecc81f04558060ff19771dcb95ef31',
+}
+
+
 def test_scenes_are_pinned():
     """The painter's output for a fixed seed (pixels and labels, not PNG bytes) never changes:
     a refactor that reorders a random draw or a drawing step changes this hash."""
+    if cv2.__version__ not in SCENE_HASHES:
+        pytest.skip(f'no pinned scene hash for opencv-python {cv2.__version__}; pinned for '
+                    f'{", ".join(SCENE_HASHES)}')
     digest = hashlib.sha256()
     for split in ('train', 'val'):
         for i in range(4):
             img, lbl = synthetic_scene(3, split, i, (96, 160))
             digest.update(img.tobytes())
             digest.update(lbl.tobytes())
-    assert digest.hexdigest() == (
-        'a8d9b30e37ccb1675e1baaf4ea86c66bd6b44ca548f16a64694de92a9edfd428')
+    assert digest.hexdigest() == SCENE_HASHES[cv2.__version__]

@@ -1,4 +1,4 @@
-"""The first five minutes: RGA-SC vs. its baseline on synthetic street scenes, on a CPU.
+"""RGA-SC vs. its baseline on synthetic street scenes, on a CPU (``--tiny``: a quick check).
 
     python tools/demo.py [--work-dir work_dirs/demo] [--num-train 200] [--num-val 50]
                          [--iters 1000] [--tiny]
@@ -14,9 +14,11 @@
    work dir.
 
 Every number comes from the subprocesses' own outputs; the printed commands reproduce them.
-``--tiny`` (4+2 images, 2 iterations) only checks that the pipeline runs (about 1 minute).
-With the defaults (1000 iterations per model) it took 7 to 17 minutes on 2-core machines, longer
-on a loaded one (README, "The demo"); ``--iters 300`` is a quicker look.
+``--tiny`` (4+2 images, 2 iterations; ``make demo-tiny``) only checks that the pipeline runs:
+40-45 s once the environment exists (AMD EPYC, 2 cores, 2 threads, 2026-12-04; README, "The
+five-minute check"). With the defaults (1000 iterations per model) it took 7 to 28 minutes on
+2-core machines, the longest on cores shared with other jobs (docs/demo.md, "Times");
+``--iters 300`` is a quicker look.
 """
 import argparse
 import glob

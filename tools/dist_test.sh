@@ -21,6 +21,8 @@ if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
   PYTHON="$TOOLS_DIR/../.venv/bin/python"
 fi
 PYTHON=${PYTHON:-python}
+# stop in one line on a GPU host whose chosen Python has a CPU-only torch (never CPU DDP there)
+"$PYTHON" "$TOOLS_DIR/../mmseg_rga/tooling/gpu_host.py"
 
 PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \

@@ -19,7 +19,7 @@ MMCV_VERSION=$(pinned mmcv)
 PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
-STAMP_KEY="$PYTAG torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
+STAMP_KEY="$PYTAG editable=${EDITABLE:-1} torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ]; then
   exit 0
@@ -67,7 +67,11 @@ if ! have_mmcv_ops; then
 fi
 
 log "installing mmseg_rga and its requirements"
-"${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
+if [ "${EDITABLE:-1}" = 1 ]; then
+  "${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
+else  # a plain install, as a user's `pip install .` (the floor stack's tests import it)
+  "${PIP[@]}" install -q --no-build-isolation ".[tests]" -c "$PINS"
+fi
 
 if ! have_mmcv_ops; then
   echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2

@@ -9,7 +9,7 @@ trained at another ``rga_cfg.pooled_size``) instead of testing RGA weights left 
 See ``tools/train.py`` for details.
 
 Examples:
-  python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_80000.pth
+  python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_40000.pth
   python tools/test.py CONFIG CKPT --tta --out work_dirs/preds
 """
 import argparse
@@ -82,7 +82,7 @@ def build_cfg(args) -> Config:
 
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise ToolError(f'checkpoint {args.checkpoint!r} does not exist (expected a .pth file '
-                         'written by tools/train.py, e.g. work_dirs/<config>/iter_80000.pth)')
+                         'written by tools/train.py, e.g. work_dirs/<config>/iter_40000.pth)')
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:

@@ -28,6 +28,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
+from ..checks import InputError
+from ..compat import cpu_autocast_dtypes
 from .cuda_allocator import CachingAllocator
 from .cuda_autocast import cuda_autocast_policy
 from .storage_trace import ALLOC, CATEGORIES, StorageTrace
@@ -100,6 +102,10 @@ def autocast(amp: bool):
     if not amp:
         yield
         return
+    if torch.float16 not in cpu_autocast_dtypes():
+        raise InputError(f'--amp estimates run CPU autocast in float16, which torch '
+                         f'{torch.__version__} lacks (its CPU autocast runs bfloat16 only; '
+                         'torch 2.13 has both): estimate fp32 here, or AMP on a newer torch')
     with cuda_autocast_policy(), torch.autocast('cpu', dtype=torch.float16):
         yield
 

@@ -21,6 +21,7 @@ from torch._subclasses.fake_tensor import (
 )
 
 from ..checks import InputError
+from ..compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING, require
 from .memory_estimate import (
     MemoryEstimate,
     autocast,
@@ -97,6 +98,7 @@ def make_batch(batch_size: int, shape: Sequence[int], num_classes: int, labels: 
 def estimate_config(cfg, mode: str = 'train', amp: bool = False, batch_size: int = 2,
                     shape: Sequence[int] = (769, 769), gpus: int = 1) -> MemoryEstimate:
     """Peak GPU memory of one ``mode`` iteration of ``cfg`` (see the module docstring)."""
+    require(FAKE_TENSOR_TRACING, *FAKE_TENSOR_NEEDS)
     if mode not in MODES:
         raise InputError(f'mode must be one of {MODES}; got {mode!r}')
     if batch_size < 1 or min(shape) < 1 or gpus < 1:

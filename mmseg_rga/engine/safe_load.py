@@ -16,13 +16,25 @@ types.
 and with ``unsafe=True`` loads fully instead (for files the user trusts), with a warning. Remote
 files (``https://``, ``open-mmlab://``) keep mmengine's loaders, which call ``torch.load`` with
 torch's default (weights only since 2.6); the allowlist applies to them as well.
+
+torch < 2.4 has no ``add_safe_globals``: its weights-only unpickler knows a fixed list that
+refuses numpy. There :func:`load_checkpoint_file` passes torch a restricted unpickler
+(:data:`ALLOWLIST_PICKLE`, as ``pickle_module``) that resolves exactly torch's own weights-only
+globals plus :data:`SAFE_GLOBALS` and refuses every other name, the real ``builtins.getattr``
+included, before anything is called. Only the process-wide registration is missing there: loads
+outside this module keep torch's default (on torch < 2.6, full unpickling).
 """
+import _compat_pickle
+import codecs
 import contextlib
 import logging
 import os.path as osp
 import pickle
+import pickletools
 import re
-from typing import Iterator, List
+import types
+import zipfile
+from typing import Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -30,6 +42,7 @@ from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 from ..checks import InputError
+from ..compat import HAS_SAFE_GLOBALS
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
@@ -80,7 +93,6 @@ SAFE_GLOBALS = _numpy_globals() + [
     HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
 
 
-
 def register_safe_globals() -> None:
     """Allow :data:`SAFE_GLOBALS` in every ``weights_only`` load of this process.
 
@@ -89,18 +101,81 @@ def register_safe_globals() -> None:
     that function, so a file naming ``builtins.getattr`` gets the restricted stand-in, never the
     real ``getattr``. Adding is idempotent (torch keeps a set); it is repeated before each load
     in case a caller cleared torch's list.
-    """
-    torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
+    On torch < 2.4 (no ``add_safe_globals``) it does nothing: :func:`load_checkpoint_file` uses
+    :data:`ALLOWLIST_PICKLE` there.
+    """
+    if HAS_SAFE_GLOBALS:
+        torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
+
+def _allowed_globals() -> Dict[str, object]:
+    """``'module.name'`` -> object: torch's own weights-only globals and :data:`SAFE_GLOBALS`."""
+    from torch import _weights_only_unpickler
+    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    # protocol 2 writes a numpy array's bytes as _codecs.encode(text, 'latin1'); torch >= 2.4
+    # allows it by default, torch 2.0 does not list it
+    allowed['_codecs.encode'] = codecs.encode
+    for entry in SAFE_GLOBALS:
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        allowed[name] = obj
+    return allowed
+
+
+def _py3_name(module: str, name: str):
+    """pickle's own mapping of Python 2 names (``__builtin__.getattr`` -> ``builtins``)."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    """Resolves only :func:`_allowed_globals`; any other name is refused before it is imported."""
+
+    def find_class(self, module: str, name: str):
+        module, name = _py3_name(module, name)  # protocol 2 (torch.save's) writes Python 2 names
+        found = _allowed_globals().get(f'{module}.{name}')
+        if found is None:
+            raise pickle.UnpicklingError(
+                f'Weights only load failed. WeightsUnpickler error: GLOBAL {module}.{name} was '
+                'not an allowed global by default')
+        return found
+
+
+def _allowlist_load(file, **kwargs):
+    return _AllowlistUnpickler(file, **kwargs).load()
+
+
+#: The ``pickle_module`` :func:`load_checkpoint_file` gives ``torch.load`` on torch < 2.4.
+ALLOWLIST_PICKLE = types.ModuleType('mmseg_rga_allowlist_pickle')
+ALLOWLIST_PICKLE.Unpickler = _AllowlistUnpickler
+ALLOWLIST_PICKLE.load = _allowlist_load
+ALLOWLIST_PICKLE.__name__ = 'mmseg_rga_allowlist_pickle'
 
 _UNSAFE_LOADING = [False]  # set by checkpoint_loading(unsafe=True)
+
+
+def _globals_in_checkpoint(path: str) -> List[str]:
+    """Every ``GLOBAL`` a zip checkpoint's pickle names (torch.save writes protocol 2)."""
+    with zipfile.ZipFile(path) as archive:
+        member = next(n for n in archive.namelist() if n.endswith('data.pkl'))
+        data = archive.read(member)
+    found = []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == 'GLOBAL':
+            found.append('.'.join(_py3_name(*arg.split(' ', 1))))
+    return found
 
 
 def _unsafe_globals(path: str) -> List[str]:
     """The globals in ``path`` that :data:`SAFE_GLOBALS` does not allow."""
     register_safe_globals()
     try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        if HAS_SAFE_GLOBALS and hasattr(torch.serialization, 'get_unsafe_globals_in_checkpoint'):
+            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        allowed = _allowed_globals()
+        return sorted({name for name in _globals_in_checkpoint(path) if name not in allowed
+                       and 'Storage' not in name.rsplit('.', 1)[-1]})
     except Exception:  # noqa: BLE001 - not a zip checkpoint; the error of torch.load says more
         return []
 
@@ -131,7 +206,9 @@ def load_checkpoint_file(path: str, map_location=None) -> dict:
         return torch.load(path, map_location=map_location, weights_only=False)
     register_safe_globals()
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        if HAS_SAFE_GLOBALS:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, pickle_module=ALLOWLIST_PICKLE)
     except pickle.UnpicklingError as err:
         raise _refusal(path, err) from None
 

@@ -30,6 +30,7 @@ from mmseg.models.utils import resize
 from torch import Tensor
 
 from ..checks import InputError
+from ..compat import is_compiling
 
 #: Pooling matrices kept per FixedSizePool, per (H, W, dtype, device) (least recently used out).
 MATRIX_CACHE_SIZE = 8
@@ -111,7 +112,8 @@ class FixedSizePool(nn.Module):
         """A_h (h, H) and A_w (w, W) with pool(x) = A_h · x · A_wᵀ, cached per (H, W, dtype,
         device) while not tracing."""
         key = (height, width, dtype, torch.device(device))
-        if key in self._matrices:
+        tracing = is_compiling()
+        if not tracing and key in self._matrices:
             self._matrices.move_to_end(key)
             return self._matrices[key]
         (y1, y2, bin_h), (x1, x2, bin_w) = (self._axis(height, self.pooled_size[0]),
@@ -124,7 +126,7 @@ class FixedSizePool(nn.Module):
         pair = tuple(roi_align_matrix(length, pooled, start, end, pad, sampling, coords).to(
             device=device, dtype=dtype) for length, pooled, start, end in (
                 (height, self.pooled_size[0], y1, y2), (width, self.pooled_size[1], x1, x2)))
-        if not torch.compiler.is_compiling() and all(type(m) is Tensor for m in pair):
+        if not tracing and all(type(m) is Tensor for m in pair):
             self._matrices[key] = pair
             while len(self._matrices) > MATRIX_CACHE_SIZE:
                 self._matrices.popitem(last=False)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..checks import InputError
+from ..compat import is_compiling
 
 
 def relation_costs(num_nodes: int, embed_dim: int, out_dim: int) -> Tuple[int, int]:
@@ -69,7 +70,7 @@ def _needs_custom_backward(*tensors: Tensor) -> bool:
     """
     if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors):
         return False
-    return not torch.compiler.is_compiling()
+    return not is_compiling()
 
 
 def _factored_forward(theta: Tensor, phi: Tensor,

@@ -67,7 +67,7 @@ class RelationEmbedding(nn.Module):
 
     def forward(self, theta: Tensor, phi: Tensor) -> Tensor:
         # fp16/bf16 inputs (autocast) are lifted to fp32: R can exceed fp16's range
-        dtype = torch.promote_types(theta.dtype, torch.float32)
+        dtype = torch.float64 if theta.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=theta.device.type, enabled=False):
             embedded = relation_embedding(theta.to(dtype), phi.to(dtype),
                                           self.weight.to(dtype).flatten(1))

@@ -106,7 +106,7 @@ def write_traceback(err: BaseException, directory: Optional[str] = None) -> Opti
         os.makedirs(directory, exist_ok=True)
         path = osp.join(directory, name)
         with open(path, 'w') as f:
-            f.write(''.join(traceback.format_exception(err)))
+            f.write(''.join(traceback.format_exception(type(err), err, err.__traceback__)))
     except OSError:
         return None
     return path

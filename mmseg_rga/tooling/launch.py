@@ -21,6 +21,7 @@ from .checkpoint_fit import CheckpointFitHook
 from .data_check import check_data
 from .dist import setup_cpu_distributed, teardown_cpu_distributed
 from .errors import ToolError, add_debug_argument, missing_config_message, set_traceback_dir
+from .gpu_host import cpu_torch_on_gpu_host
 
 
 def positive_int(text: str) -> int:
@@ -124,11 +125,16 @@ def run(cfg, mode: str, args) -> None:
     """Check the data, then ``Runner.from_cfg(cfg).train()`` or ``.test()``.
 
     Dataset and label problems raise before the Runner is built; on a CPU host a distributed
-    launch runs with gloo (see :mod:`.dist`).
+    launch runs with gloo (see :mod:`.dist`). Training, or any distributed run, with a torch
+    that has no CUDA on a host that has NVIDIA GPUs stops first (:mod:`.gpu_host`).
     """
     from mmengine.runner import Runner
     from mmseg.registry import RUNNERS
 
+    if mode == 'train' or cfg.get('launcher', 'none') != 'none':
+        problem = cpu_torch_on_gpu_host()
+        if problem:
+            raise ToolError(problem)
     if not args.no_data_check:
         check_data(cfg, dataloaders_for(mode, cfg), args.check_labels)
     cpu_dist = setup_cpu_distributed(cfg)

@@ -69,7 +69,7 @@ def build_head(key: str, device: str):
     from mmseg.registry import MODELS
 
     import mmseg_rga  # noqa: F401  (registers the RGA heads)
-    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg  # moves to mmseg_rga.tooling (issue 8)
+    from mmseg_rga.tooling.dist import revert_sync_bn_in_cfg  # SyncBN -> BN (one process)
 
     config, nodes = HEADS[key]
     head_cfg = Config.fromfile(config_path(config)).model.decode_head

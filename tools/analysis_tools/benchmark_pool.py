@@ -28,7 +28,7 @@ CASES = (((97, 97), (33, 33)), ((129, 257), (33, 33)), ((129, 257), (97, 97)))
 
 
 def kernel_pool(pool, x):
-    """The previous implementation: mmcv's roi_align with the same box, padding, sampling."""
+    """mmcv's roi_align kernel with the same box, replicate padding and sampling grid."""
     from mmcv.ops import roi_align
     height, width = x.shape[-2:]
     (y1, y2, bin_h), (x1, x2, bin_w) = (pool._axis(height, pool.pooled_size[0]),

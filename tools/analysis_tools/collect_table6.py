@@ -13,7 +13,8 @@ json is printed as ``missing``: nothing is guessed. Differences are ours minus t
 in mIoU points.
 
     python tools/analysis_tools/collect_table6.py work_dirs/table6_paper --family paper
-    python tools/analysis_tools/collect_table6.py work_dirs/table6_mmseg --schedule 80k
+    python tools/analysis_tools/collect_table6.py work_dirs/table6_mmseg --family mmseg \
+        --schedule 80k
 """
 import argparse
 import json

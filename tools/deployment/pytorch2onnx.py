@@ -120,7 +120,11 @@ def check_onnxruntime(path, sample, expected, atol):
 
 
 def main(argv=None):
+    from mmseg_rga.compat import onnx_dynamo_export, require
+
     args = parse_args(argv)
+    require(onnx_dynamo_export(), "ONNX export (torch.onnx.export(..., dynamo=True) and "
+            "torch.export.Dim)", '2.5')
     try:
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as err:
