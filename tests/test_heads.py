@@ -159,7 +159,7 @@ def test_norm_and_align_corners_come_from_the_head_unless_given():
 @pytest.mark.parametrize('name', list(HEADS))
 def test_default_rga_cfg(name):
     """Without rga_cfg: RGA-SC at 33x33, ratios 8, the head's norm and align_corners; on a
-    512-channel head the 908,888-parameter block of README.md's table."""
+    512-channel head the 908,888-parameter block of docs/benchmarks.md's table."""
     head = _build(name, rga_cfg=None, channels=512, norm_cfg=dict(type='GN', num_groups=1),
                   align_corners=True)
     block = head.rga

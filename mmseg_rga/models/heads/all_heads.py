@@ -21,7 +21,7 @@ from .head_rule import forward_reaches_cls_seg, unreadable_methods
 from .rga_heads import rga_head
 
 #: Heads the rule accepts but where RGA on the classifier input makes no sense or cannot work;
-#: README.md ("RGA in your model") prints this table.
+#: docs/usage.md ("Decode heads") prints this table.
 LEFT_OUT: Dict[str, str] = {
     'DAHead': 'three classifiers on one head (pam_cls_seg, cam_cls_seg, cls_seg), trained with '
               'equal loss weights: RGA on cls_seg would gate only the fused branch, the other '
@@ -96,7 +96,7 @@ def explain_missing_rga_type(message: str) -> str:
 
 
 def left_out_table() -> str:
-    """The Markdown table of :data:`LEFT_OUT` that README.md carries (a test compares them)."""
+    """The Markdown table of :data:`LEFT_OUT` that docs/usage.md carries (a test compares them)."""
     lines = ['| head | why there is no `RGA<Name>` |', '| --- | --- |']
     lines += [f'| `{name}` | {reason} |' for name, reason in LEFT_OUT.items()]
     return '\n'.join(lines)
