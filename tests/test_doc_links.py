@@ -44,3 +44,10 @@ def test_slugs_follow_github():
 @pytest.mark.parametrize('doc', DOCS, ids=[str(d.relative_to(REPO)) for d in DOCS])
 def test_links_resolve(doc):
     assert not broken_links(doc), '\n'.join(broken_links(doc))
+
+
+def test_readme_is_a_front_door():
+    """README.md stays short: what RGA is, install, the checks, one config, Table 6, the
+    commands; everything else lives in docs/ and is linked from it."""
+    lines = (REPO / 'README.md').read_text().splitlines()
+    assert len(lines) <= 150, f'README.md has {len(lines)} lines; move a section to docs/'
