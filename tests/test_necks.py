@@ -139,7 +139,8 @@ def test_channel_mismatch_is_reported_by_the_block():
 
 def test_defaults_are_the_documented_block():
     """Defaults: last level, concat, RGA-SC at 33x33 with r_c = r_s = r_d = 8 -- on C5 (2048 ch)
-    the 3,375,800-parameter block of docs/benchmarks.md's table (behaviour, not where defaults live)."""
+    the 3,375,800-parameter block of docs/benchmarks.md's table (behaviour, not where defaults
+    live)."""
     neck = RGANeck(in_channels=[256, 2048])
     assert neck.in_index == [1] and neck.out_channels == [256, 4096]
     block = neck.rga_blocks[-1]
