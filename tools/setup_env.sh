@@ -4,7 +4,7 @@
 # The stack is pinned in ${PINS:-requirements/pinned.txt} (the main stack: torch 2.13.0 CPU wheel,
 # mmcv 2.1.0 with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2); `make env-floor` passes
 # PINS=requirements/floor.txt and a Python 3.9 from pyenv for the floor stack. mmcv 2.1.0 exists on
-# PyPI only as source: the first run compiles its ops (10-27 minutes on 2 cores) into a wheel
+# PyPI only as source: the first run compiles its ops (6-27 minutes on 2 cores) into a wheel
 # cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag, torch version); later runs install
 # that wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
 set -euo pipefail
@@ -53,7 +53,7 @@ if ! have_mmcv_ops; then
   mkdir -p "$MMCV_WHEEL_CACHE"
   wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
-    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, 10-27 min on 2 cores)"
+    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, 6-27 min on 2 cores)"
     tmp=$(mktemp -d)
     MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
       "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$tmp" "mmcv==${MMCV_VERSION}"
