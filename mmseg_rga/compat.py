@@ -26,6 +26,7 @@ def _is_compiling_fn():
 #: ``torch.compiler.is_compiling`` where it exists, an older spelling, or a constant False.
 is_compiling = _is_compiling_fn()
 
+
 def _release() -> tuple:
     major, minor = torch.__version__.split('+')[0].split('.')[:2]
     return int(major), int(minor)

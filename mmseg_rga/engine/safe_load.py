@@ -132,9 +132,13 @@ def _py3_name(module: str, name: str):
 class _AllowlistUnpickler(pickle.Unpickler):
     """Resolves only :func:`_allowed_globals`; any other name is refused before it is imported."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._allowed = _allowed_globals()  # once per file, not per GLOBAL
+
     def find_class(self, module: str, name: str):
         module, name = _py3_name(module, name)  # protocol 2 (torch.save's) writes Python 2 names
-        found = _allowed_globals().get(f'{module}.{name}')
+        found = self._allowed.get(f'{module}.{name}')
         if found is None:
             raise pickle.UnpicklingError(
                 f'Weights only load failed. WeightsUnpickler error: GLOBAL {module}.{name} was '
