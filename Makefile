@@ -7,11 +7,11 @@ PYTHON := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 PYTEST := $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
-# The floor stack (requirements/floor.txt: Python 3.9, torch 2.0.1, numpy<2) in its own venv,
-# with mmseg_rga installed as a user's `pip install .` (not editable)
+# The floor stack: the README's GPU recipe (Python 3.10, torch 2.1.2, numpy<2), run as printed
+# in its own venv by tools/setup_floor_env.sh (torch from the registry, mmcv compiled for it)
 FLOOR_VENV ?= .venv-floor
 PYENV_ROOT ?= $(HOME)/.pyenv
-FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/python3.9)))
+FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python3.10)))
 
 .PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint
 
@@ -25,16 +25,13 @@ test-fast: env
 	$(PYTEST) -m "not slow"
 
 env-floor:
-	@test -x "$(FLOOR_PYTHON)" || { echo "error: no Python 3.9 under $(PYENV_ROOT)/versions: set FLOOR_PYTHON=/path/to/python3.9" >&2; exit 1; }
-	VENV=$(FLOOR_VENV) PYTHON=$(FLOOR_PYTHON) PINS=requirements/floor.txt EDITABLE=0 bash tools/setup_env.sh
+	@test -x "$(FLOOR_PYTHON)" || { echo "error: no Python 3.10 under $(PYENV_ROOT)/versions: set FLOOR_PYTHON=/path/to/python3.10" >&2; exit 1; }
+	VENV=$(FLOOR_VENV) PYTHON=$(FLOOR_PYTHON) bash tools/setup_floor_env.sh
 
-# The fast suite plus the slow tests marked `floor` (a tools/train.py -> tools/test.py round trip),
-# run by the venv's pytest script so that `mmseg_rga` is imported from the installed copy
-# (reinstalled first: it is a copy of this checkout, not a link).
+# The fast suite plus the slow tests marked `floor` (a tools/train.py -> tools/test.py round trip)
+# in the floor venv, where the recipe installed this checkout (`pip install -e .`)
 test-floor: env-floor
-	$(FLOOR_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps \
-	  --no-build-isolation --force-reinstall .
-	$(FLOOR_VENV)/bin/pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow or floor"
+	$(FLOOR_VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow or floor"
 
 demo: env
 	$(PYTHON) tools/demo.py

@@ -25,7 +25,7 @@ setup(
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmseg_rga', 'mmseg_rga.*']),
-    python_requires='>=3.9',  # tested: 3.9 (floor stack) and 3.11 (main stack)
+    python_requires='>=3.10',  # tested: 3.10 (floor stack) and 3.11 (main stack)
     install_requires=read_requirements('runtime'),
     extras_require={
         'tests': read_requirements('tests'),

@@ -131,7 +131,7 @@ def test_use_synthetic_data_on_mmseg_configs(tmp_path):
 
 #: the painter's hash per opencv-python release (its rasterizer draws a few edge pixels of
 #: polygons, lines and circles differently from one release to the next; numpy's draws agree):
-#: the pinned ones of the main stack (requirements/pinned.txt) and the floor stack (floor.txt)
+#: the main stack's (requirements/pinned.txt) and the floor stack's (requirements/gpu.txt)
 SCENE_HASHES = {
     '5.1.0': 'a8d9b30e37ccb1675e1baaf4ea86c66bd6b44ca548f16a64694de92a9edfd428',
     '4.11.0': '58dd4b7bf0acf0bd8f2cd9bc331ef5d18eecc81f04558060ff19771dcb95ef31',
