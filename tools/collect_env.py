@@ -1,10 +1,11 @@
 """Check an installation: the stack, the registered RGA modules, and how checkpoints load.
 
 Prints mmseg's environment report (``mmseg.utils.collect_env``: Python, CUDA, GPUs, torch,
-OpenCV, MMEngine, MMSegmentation) plus numpy, mmcv and its compiled ops, mmseg_rga, the RGA
-modules in mmseg's ``MODELS`` registry, and which loader reads a checkpoint on this torch (this
-project's tools and mmseg's own). Exits 1 with one ``error:`` line when the stack cannot train:
-numpy that this torch cannot use (a torch built against numpy 1 beside numpy 2), mmcv without its
+OpenCV, MMEngine, MMSegmentation; not torch's build flags) plus numpy, mmcv and its compiled
+ops, mmseg_rga, the RGA modules in mmseg's ``MODELS`` registry, and which loader reads a
+checkpoint on this torch (this project's tools and mmseg's own). Exits 1 with one ``error:``
+line when the stack cannot train: numpy that this torch cannot use (a torch built against
+numpy 1 beside numpy 2), mmcv without its
 compiled ops, or no RGA module registered. ::
 
     python tools/collect_env.py
@@ -49,8 +50,9 @@ def check_mmcv() -> str:
 
 
 def rga_modules() -> list:
-    import mmseg_rga  # noqa: F401  (registers the modules)
     from mmseg.registry import MODELS
+
+    import mmseg_rga  # noqa: F401  (registers the modules)
     names = sorted(name for name in MODELS.module_dict if name.startswith('RGA'))
     if not names:
         raise ToolError('no RGA module in mmseg\'s MODELS registry after `import mmseg_rga`')
@@ -82,6 +84,7 @@ def main(argv=None):
 
     from mmseg_rga import __version__
     report = {**collect_env(), **rows, 'mmseg_rga': __version__}
+    report.pop('PyTorch compiling details', None)  # torch's build flags: 20 lines
     names = rga_modules()
     report['RGA modules'] = f'{len(names)}: ' + ', '.join(names)
     report.update({f'checkpoints, {who}': how for who, how in loading().items()})

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Create (or complete) the project's virtual environment in ${VENV:-.venv}.
 #
-# The stack is pinned in ${PINS:-requirements/pinned.txt} (the main stack: torch 2.13.0 CPU wheel,
-# mmcv 2.1.0 with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2); `make env-floor` passes
-# PINS=requirements/floor.txt and a Python 3.9 from pyenv for the floor stack. mmcv 2.1.0 exists on
-# PyPI only as source: the first run compiles its ops (6-27 minutes on 2 cores) into a wheel
-# cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag, torch version); later runs install
-# that wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
+# The stack is pinned in ${PINS:-requirements/pinned.txt} (the main stack: torch 2.13.0, mmcv 2.1.0
+# with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2; the floor stack is built from the
+# README's GPU recipe by tools/setup_floor_env.sh). Needs a C++ compiler, the Python headers and
+# venv. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
+# (tools/mmcv_wheel.sh) into a wheel cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag,
+# torch version); later runs install that wheel in seconds. Idempotent: a finished environment is
+# detected by a stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,9 +18,9 @@ pinned() { sed -n "s/^$1==//p" "$PINS"; }
 TORCH_VERSION=$(pinned torch)
 MMCV_VERSION=$(pinned mmcv)
 PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
+export MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
-STAMP_KEY="$PYTAG editable=${EDITABLE:-1} torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
+STAMP_KEY="$PYTAG torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ]; then
   exit 0
@@ -33,12 +34,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
-log "installing build tools and torch==${TORCH_VERSION} ($PINS)"
-# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. numpy and opencv-python are
-# constrained by the pin file too (the floor's torch needs numpy<2; the newest opencv-python would
-# upgrade it).
-"${PIP[@]}" install -q "torch==${TORCH_VERSION}" wheel ninja numpy packaging \
-  -c "$PINS" "setuptools"
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. TORCH_INDEX_URL picks the
+# index (https://download.pytorch.org/whl/cpu: the CPU build, about 200 MB; the default index
+# serves a CUDA build of about 3 GB on Linux), TORCH_WHEEL a torch wheel file of that version.
+log "installing torch==${TORCH_VERSION} ($PINS${TORCH_INDEX_URL:+, index $TORCH_INDEX_URL}${TORCH_WHEEL:+, $TORCH_WHEEL})"
+if [ -n "${TORCH_WHEEL:-}" ]; then
+  "${PIP[@]}" install -q "$TORCH_WHEEL"
+else
+  "${PIP[@]}" install -q "torch==${TORCH_VERSION}" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+fi
+"${PIP[@]}" install -q "torch==${TORCH_VERSION}" numpy -c "$PINS"  # keeps that torch
 
 have_mmcv_ops() {  # the pinned mmcv, with its compiled ops (a build without torch has none)
   MMCV_VERSION=$MMCV_VERSION "$VENV/bin/python" - <<'PY' 2>/dev/null
@@ -50,28 +55,12 @@ PY
 }
 
 if ! have_mmcv_ops; then
-  mkdir -p "$MMCV_WHEEL_CACHE"
-  wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
-  if [ -z "$wheel" ]; then
-    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, 6-27 min on 2 cores)"
-    tmp=$(mktemp -d)
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$tmp" "mmcv==${MMCV_VERSION}"
-    mv "$tmp"/mmcv-*.whl "$MMCV_WHEEL_CACHE"/
-    rm -rf "$tmp"
-    wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl | head -n 1)
-  else
-    log "using cached mmcv wheel $wheel"
-  fi
+  wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$MMCV_VERSION")
   "${PIP[@]}" install -q "$wheel"
 fi
 
 log "installing mmseg_rga and its requirements"
-if [ "${EDITABLE:-1}" = 1 ]; then
-  "${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
-else  # a plain install, as a user's `pip install .` (the floor stack's tests import it)
-  "${PIP[@]}" install -q --no-build-isolation ".[tests]" -c "$PINS"
-fi
+"${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
 
 if ! have_mmcv_ops; then
   echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
