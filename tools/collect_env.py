@@ -5,8 +5,7 @@ OpenCV, MMEngine, MMSegmentation; not torch's build flags) plus numpy, mmcv and 
 ops, mmseg_rga, the RGA modules in mmseg's ``MODELS`` registry, and which loader reads a
 checkpoint on this torch (this project's tools and mmseg's own). Exits 1 with one ``error:``
 line when the stack cannot train: numpy that this torch cannot use (a torch built against
-numpy 1 beside numpy 2), mmcv without its
-compiled ops, or no RGA module registered. ::
+numpy 1 beside numpy 2), mmcv without its compiled ops, or no RGA module registered. ::
 
     python tools/collect_env.py
 """
