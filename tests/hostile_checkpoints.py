@@ -250,7 +250,7 @@ CASES: Dict[str, Case] = {
     'ext-opcode': Case(_ext_opcode, 'opcode EXT1 is not one torch.save writes'),
     'stack-global': Case(_stack_global, 'opcode STACK_GLOBAL is not one torch.save writes'),
     'legacy-tar': Case(_legacy_tar, "it is a tar archive, torch's checkpoint format before 0.4"),
-    'two-pickles': Case(_two_pickles, 'its zip holds 2 data.pkl records'),
+    'two-pickles': Case(_two_pickles, 'its zip holds 2 data.pkl records, where a checkpoint'),
     'legacy-pickle': Case(_legacy_pickle, f'it needs {SYSTEM}, which an mmengine checkpoint'),
 }
 

@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -101,6 +102,20 @@ def test_allowlist_unpickler_rules(rule):
     with pytest.raises(pickle.UnpicklingError, match=expected.replace('(', r'\(').replace(
             ')', r'\)')):
         ALLOWLIST_PICKLE.load(io.BytesIO(data))
+
+
+def test_a_zip_with_duplicate_records_is_refused(tmp_path):
+    """torch's reader takes the first of two ``byteorder`` records ('big': every weight read
+    byte-swapped), Python's zipfile the last ('little')."""
+    path = tmp_path / 'two_byteorders.pth'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, 'w') as archive:
+            for name, data in (('data.pkl', pickle.dumps({}, protocol=2)), ('version', '3\n'),
+                               ('byteorder', 'big'), ('byteorder', 'little')):
+                archive.writestr(f'archive/{name}', data)
+    with pytest.raises(UnsafeCheckpointError, match='its zip has duplicate or hidden records'):
+        load_checkpoint_file(str(path))
 
 
 def test_honest_pickle_loads_through_the_unpickler_alone():

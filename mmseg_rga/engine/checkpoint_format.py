@@ -56,18 +56,14 @@ class _Records:
 
 
 def _python_records(f: BinaryIO) -> Tuple[Optional[list], Optional[str]]:
-    """Record names under the archive folder as Python's zipfile reads them, or a problem."""
+    """Record names without the archive folder as Python's zipfile reads them, or a problem."""
     f.seek(0)
     try:
         with zipfile.ZipFile(f) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         return None, f"Python's zipfile cannot read its directory ({err})"
-    folders = {name.split('/', 1)[0] for name in names}
-    if len(folders) != 1 or any('/' not in name for name in names):
-        return None, (f'its records lie in {len(folders)} top folders ({", ".join(sorted(folders))}'
-                      '), where torch.save writes one')
-    return [name.split('/', 1)[1] for name in names], None
+    return [name.split('/', 1)[-1] for name in names], None
 
 
 def _zip_format(f: BinaryIO) -> Tuple[str, Optional[str]]:
@@ -81,10 +77,11 @@ def _zip_format(f: BinaryIO) -> Tuple[str, Optional[str]]:
         return ZIP, problem
     pickles = names.count('data.pkl')
     if pickles != 1:
-        return ZIP, f'its zip holds {pickles} data.pkl records, where a checkpoint has one'
+        return ZIP, (f'its zip holds {pickles} data.pkl records, where a checkpoint has one '
+                     '(torch reads the first, Python\'s zipfile the last)')
     if sorted(names) != sorted(records) or len(set(names)) != len(names):
-        return ZIP, ("torch's reader and Python's zipfile read different records from it "
-                     '(duplicate or hidden zip entries)')
+        return ZIP, ("its zip has duplicate or hidden records, which torch's reader and "
+                     "Python's zipfile read differently")
     return ZIP, None
 
 
@@ -118,13 +115,12 @@ def check_checkpoint_format(f: BinaryIO, path: str) -> str:
     if kind == TORCHSCRIPT:
         raise refusal(path, 'it is a TorchScript archive (torch.jit.save), not an mmengine '
                       'checkpoint, and reading it runs the code it holds',
-                      f'If you trust the file, pass --unsafe-load (its weights load as the '
-                      f'state_dict) or torch.jit.load it yourself')
+                      'If you trust the file, pass --unsafe-load (its weights load as the '
+                      'state_dict) or torch.jit.load it yourself')
     if kind == TAR:
         raise refusal(path, "it is a tar archive, torch's checkpoint format before 0.4, whose "
                       'members torch unpacks into a temporary folder and reads back (a member '
                       'can link to any file)')
     if problem:
-        raise refusal(path, f'{problem}; a reader could load another pickle than the one '
-                      'checked')
+        raise refusal(path, f'{problem}: torch would load other data than tools inspect')
     return kind
