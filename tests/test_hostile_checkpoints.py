@@ -16,6 +16,7 @@ import torch
 
 import hostile_checkpoints as hostile
 from hostile_checkpoints import CASES, HB, call, glob, mmengine_like_checkpoint, protocol2, text
+from mmseg_rga.compat import HAS_SAFE_GLOBALS
 from mmseg_rga.engine import UnsafeCheckpointError, checkpoint_loading, load_checkpoint_file
 from mmseg_rga.engine.allowlist_unpickler import ALLOWLIST_PICKLE
 
@@ -102,6 +103,18 @@ def test_allowlist_unpickler_rules(rule):
     with pytest.raises(pickle.UnpicklingError, match=expected.replace('(', r'\(').replace(
             ')', r'\)')):
         ALLOWLIST_PICKLE.load(io.BytesIO(data))
+
+
+@pytest.mark.skipif(not HAS_SAFE_GLOBALS, reason='torch < 2.4: import mmseg_rga registers '
+                    'nothing with torch (mmseg\'s own tools unpickle fully there)')
+@pytest.mark.parametrize('name', ['history-buffer-state', 'rebuild-non-tensor'])
+def test_torch_weights_only_loads_check_the_history_buffer_state_too(armed, name):
+    """The HistoryBuffer that ``import mmseg_rga`` registers with torch checks its state, so
+    torch's own weights-only loads (mmseg's tools on torch >= 2.6) refuse these files too."""
+    path, marker = armed[name]
+    with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer state may only name its own'):
+        torch.load(path, weights_only=True)
+    assert not marker()
 
 
 def test_a_zip_with_duplicate_records_is_refused(tmp_path):

@@ -1,8 +1,9 @@
 """What an honest mmengine checkpoint may hold beyond torch's tensors and containers.
 
 :data:`SAFE_GLOBALS` are exactly the types mmengine 0.10 checkpoints of a segmentor hold (numpy
-arrays, dtypes and scalars in the ``message_hub``, mmengine's ``HistoryBuffer``, and a
-``getattr`` that only returns HistoryBuffer's statistics methods), written under numpy 1 or 2.
+arrays, dtypes and scalars in the ``message_hub``, mmengine's ``HistoryBuffer`` with a checked
+state, and a ``getattr`` that only returns HistoryBuffer's statistics methods), written under
+numpy 1 or 2.
 ``import mmseg_rga`` registers them with torch (:func:`register_safe_globals`, torch >= 2.4).
 
 :func:`allowed_globals` is the whole allowlist of the plugin's own unpickler
@@ -40,6 +41,20 @@ def _history_buffer_methods() -> dict:
     return found
 
 
+class _CheckedHistoryBuffer(HistoryBuffer):
+    """What a file that names ``HistoryBuffer`` gets, in torch's own weights-only loads too.
+
+    HistoryBuffer's ``__setstate__`` merges the statistics methods a file names into the
+    registry every HistoryBuffer of the process shares. This one checks the state first
+    (:func:`check_state`) and then turns into a plain HistoryBuffer.
+    """
+
+    def __setstate__(self, state):
+        check_state(self, state)
+        self.__class__ = HistoryBuffer
+        HistoryBuffer.__setstate__(self, state)
+
+
 def _history_buffer_getattr(obj, name):
     """Stands in for ``builtins.getattr`` while unpickling.
 
@@ -49,8 +64,9 @@ def _history_buffer_getattr(obj, name):
     any attribute of any allowlisted object; this one only returns HistoryBuffer's registered
     statistics methods.
     """
-    if obj is HistoryBuffer and isinstance(name, str) and name in _history_buffer_methods():
-        return getattr(obj, name)
+    if obj in (HistoryBuffer, _CheckedHistoryBuffer) and isinstance(name, str) and \
+            name in _history_buffer_methods():
+        return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods')
 
@@ -81,7 +97,8 @@ def _numpy_globals() -> list:
 #: What :func:`register_safe_globals` allows: the globals an mmengine 0.10 checkpoint of a
 #: segmentor (written under numpy 1 or 2) holds beyond torch's own tensors and containers.
 SAFE_GLOBALS = _numpy_globals() + [
-    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
+    (_CheckedHistoryBuffer, f'{HistoryBuffer.__module__}.HistoryBuffer'),
+    (_history_buffer_getattr, 'builtins.getattr')]
 
 
 def register_safe_globals() -> None:
