@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from hostile_checkpoints import SYSTEM, Evil, mmengine_like_checkpoint
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
-from hostile_checkpoints import SYSTEM, Evil, mmengine_like_checkpoint
 from mmseg_rga.compat import HAS_SAFE_GLOBALS
 from mmseg_rga.engine import (
     AtomicCheckpointHook,

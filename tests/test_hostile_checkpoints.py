@@ -11,11 +11,11 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import hostile_checkpoints as hostile
 import pytest
 import torch
-
-import hostile_checkpoints as hostile
 from hostile_checkpoints import CASES, HB, call, glob, mmengine_like_checkpoint, protocol2, text
+
 from mmseg_rga.compat import HAS_SAFE_GLOBALS
 from mmseg_rga.engine import UnsafeCheckpointError, checkpoint_loading, load_checkpoint_file
 from mmseg_rga.engine.allowlist_unpickler import ALLOWLIST_PICKLE

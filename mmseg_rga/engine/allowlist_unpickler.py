@@ -1,4 +1,4 @@
-"""A pickle reader that builds only what an mmengine checkpoint holds, by torch's weights-only rules.
+"""A pickle reader that builds only what mmengine checkpoints hold, by torch's weights-only rules.
 
 :func:`~.safe_load.load_checkpoint_file` gives it to ``torch.load`` as ``pickle_module``
 (:data:`ALLOWLIST_PICKLE`) on every torch; torch still reads the container (zip records,
