@@ -100,10 +100,15 @@ class Unpickler:
         other live object has their ids)."""
         return id(obj) in self._allowed_ids
 
-    def _checked_result(self, result):
+    @staticmethod
+    def _checked_result(result, made_by=None):
+        """``result`` of a call, BUILD or NEWOBJ: no tensor with hooks; a legacy sparse tensor
+        class's result is validated by torch after loading (as torch's unpickler does)."""
         if isinstance(result, torch.Tensor) and getattr(result, '_backward_hooks', None):
             raise UnpicklingError('a tensor with backward hooks (callables run at backward '
                                   'time) is not allowed')
+        if made_by in torch._tensor_classes and 'sparse' in made_by.__module__:
+            torch._utils._sparse_tensors_to_validate.append(result)
         return result
 
     def _global(self):
@@ -120,7 +125,7 @@ class Unpickler:
         if type(args) is not tuple:
             raise UnpicklingError(f'REDUCE arguments must be a tuple; got {_describe(args)}')
         check_call(func, args, self._allowed)
-        self.stack[-1] = self._checked_result(func(*args))
+        self.stack[-1] = self._checked_result(func(*args), func)
 
     def _newobj(self):
         args = self.stack.pop()
@@ -128,16 +133,16 @@ class Unpickler:
         if not (isinstance(cls, type) and self._is_allowed(cls)) or type(args) is not tuple:
             raise UnpicklingError(f'NEWOBJ may only create an allowlisted class, not '
                                   f'{_describe(cls)}')
-        if cls is torch.nn.Parameter:
-            self.stack.append(self._checked_result(torch.nn.Parameter(*args)))
-        else:
-            self.stack.append(cls.__new__(cls, *args))
+        made = torch.nn.Parameter(*args) if cls is torch.nn.Parameter else cls.__new__(cls, *args)
+        self.stack.append(self._checked_result(made, cls))
 
     def _build(self):
         state = self.stack.pop()
         inst = self.stack[-1]
         kind = type(inst)
         if kind is torch.Tensor:  # legacy tensors: (storage, offset, size, stride)
+            if type(state) is not tuple:
+                raise UnpicklingError('BUILD of a tensor takes (storage, offset, size, stride)')
             inst.set_(*state)
         elif kind is torch.nn.Parameter:
             inst.__setstate__(state)
