@@ -94,6 +94,8 @@ RULES = {  # pickle -> what the refusal says
     'persistent id': (protocol2(text('module') + pickle.TUPLE1 + pickle.BINPERSID),
                       "a persistent id may only name a storage; got ('module',)"),
     'stack underflow': (protocol2(pickle.REDUCE), 'malformed pickle at opcode REDUCE'),
+    'truncated': (pickle.PROTO + b'\x02' + pickle.BININT + b'\x01',
+                  'malformed pickle at opcode BININT'),
 }
 
 

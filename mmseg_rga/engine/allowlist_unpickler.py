@@ -26,6 +26,7 @@ import pickle
 import pickletools
 import types
 from collections import Counter, OrderedDict
+from struct import error as StructError
 from struct import unpack
 from sys import maxsize
 
@@ -90,7 +91,7 @@ class Unpickler:
             try:
                 if handler(self):
                     return self.stack.pop()
-            except (IndexError, KeyError) as err:  # stack, mark or memo underflow
+            except (IndexError, KeyError, StructError, UnicodeDecodeError) as err:  # underflow
                 raise UnpicklingError(f'malformed pickle at opcode {_OPCODE_NAMES[key[0]]}: '
                                       f'{type(err).__name__} {err}') from None
 
