@@ -8,7 +8,8 @@
 ``tools/deployment/pytorch2onnx.py`` (its loader), ``tools/demo.py`` (trained models replaced
 by the file) and ``mmseg_rga.tooling.inference.load_model`` run on the TorchScript archive. Each
 goes through the tools' ``run_main``; OUT.json maps a label to ``{'error': what the tool printed,
-'marker': whether the case's marker appeared}``.
+'marker': whether the case's marker appeared}``. What makes a Runner slow to start and has
+nothing to do with loading is cut (:func:`quick_configs`).
 """
 import importlib.util
 import json
@@ -18,6 +19,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / 'tests')]
 CONFIG = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
+
+
+def quick_configs() -> None:
+    """mmengine formats every config with yapf (4 times per Runner) and reads mmseg's model
+    index (212 YAML files) for each ``mmseg::`` base: 27 of the 29 s of one refused tools/test.py
+    run (cProfile, OMP_NUM_THREADS=1, AMD EPYC (family 26, model 2), 2 cores shared with other
+    jobs, 2026-12-04). Here configs print as their text and each YAML file is read once."""
+    import functools
+
+    from mmengine.config import Config, utils
+    Config.pretty_text = property(lambda self: self.text)
+    utils.load = functools.lru_cache(maxsize=None)(utils.load)  # by path: read, never changed
 
 
 def tool(relative: str):
@@ -66,6 +79,7 @@ def torchscript_runs(ts: str, folder: Path) -> dict:
 
 def main(out: str, folder: str) -> None:
     import hostile_checkpoints as hostile
+    quick_configs()
     folder = Path(folder)
     files = {}
     for name, case in hostile.CASES.items():
