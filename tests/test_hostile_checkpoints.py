@@ -133,23 +133,6 @@ def test_a_zip_with_duplicate_records_is_refused(tmp_path):
         load_checkpoint_file(str(path))
 
 
-class OutOfBoundsSparse:
-    """A legacy sparse tensor whose index 5 lies outside its size 3."""
-
-    def __reduce__(self):
-        return torch.sparse.FloatTensor, (torch.tensor([[0, 5]]), torch.tensor([1.0, 2.0]),
-                                          torch.Size([3]))
-
-
-def test_legacy_sparse_tensors_are_validated_as_torch_validates_them(tmp_path):
-    path = tmp_path / 'sparse.pth'
-    torch.save({'x': OutOfBoundsSparse()}, path)
-    with torch.sparse.check_sparse_tensor_invariants(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # torch.sparse.FloatTensor is deprecated
-        with pytest.raises(RuntimeError, match='size is inconsistent with indices'):
-            load_checkpoint_file(str(path))
-
-
 def test_honest_pickle_loads_through_the_unpickler_alone():
     state = mmengine_like_checkpoint(2)
     state.pop('state_dict')  # tensors need torch's persistent_load

@@ -102,14 +102,11 @@ class Unpickler:
         return id(obj) in self._allowed_ids
 
     @staticmethod
-    def _checked_result(result, made_by=None):
-        """``result`` of a call, BUILD or NEWOBJ: no tensor with hooks; a legacy sparse tensor
-        class's result is validated by torch after loading (as torch's unpickler does)."""
+    def _checked_result(result):
+        """``result`` of a call, BUILD or NEWOBJ, unless it is a tensor with backward hooks."""
         if isinstance(result, torch.Tensor) and getattr(result, '_backward_hooks', None):
             raise UnpicklingError('a tensor with backward hooks (callables run at backward '
                                   'time) is not allowed')
-        if made_by in torch._tensor_classes and 'sparse' in made_by.__module__:
-            torch._utils._sparse_tensors_to_validate.append(result)
         return result
 
     def _global(self):
@@ -126,7 +123,7 @@ class Unpickler:
         if type(args) is not tuple:
             raise UnpicklingError(f'REDUCE arguments must be a tuple; got {_describe(args)}')
         check_call(func, args, self._allowed)
-        self.stack[-1] = self._checked_result(func(*args), func)
+        self.stack[-1] = self._checked_result(func(*args))
 
     def _newobj(self):
         args = self.stack.pop()
@@ -135,7 +132,7 @@ class Unpickler:
             raise UnpicklingError(f'NEWOBJ may only create an allowlisted class, not '
                                   f'{_describe(cls)}')
         made = torch.nn.Parameter(*args) if cls is torch.nn.Parameter else cls.__new__(cls, *args)
-        self.stack.append(self._checked_result(made, cls))
+        self.stack.append(self._checked_result(made))
 
     def _build(self):
         state = self.stack.pop()
