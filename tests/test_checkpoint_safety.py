@@ -214,6 +214,20 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
 
 
 @NEEDS_SAFE_GLOBALS
+def test_a_user_who_forces_torchs_weights_only_loads_gets_them(tmp_path, monkeypatch):
+    """TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 makes torch refuse any pickle_module: the tools then
+    load by torch's weights-only rules (the format check first, as always)."""
+    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
+    path, evil = tmp_path / 'iter_2.pth', tmp_path / 'evil.pth'
+    torch.save(mmengine_like_checkpoint(2), path)
+    torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(tmp_path / 'pwned')), evil)
+    assert load_checkpoint_file(str(path))['meta']['iter'] == 2
+    with pytest.raises(UnsafeCheckpointError, match=rf'evil\.pth: it needs {SYSTEM}, which'):
+        load_checkpoint_file(str(evil))
+    assert not (tmp_path / 'pwned').exists()
+
+
+@NEEDS_SAFE_GLOBALS
 def test_torch_load_refuses_crafted_checkpoint(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'

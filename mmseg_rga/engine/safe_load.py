@@ -25,6 +25,7 @@ loads follow torch's rules, not this module's; on torch < 2.6 they unpickle full
 """
 import contextlib
 import logging
+import os
 import os.path as osp
 import pickle
 import pickletools
@@ -36,6 +37,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
+from ..compat import HAS_SAFE_GLOBALS
 from .allowlist_unpickler import ALLOWLIST_PICKLE, py3_name
 from .checkpoint_format import (
     TORCHSCRIPT,
@@ -99,6 +101,16 @@ def _load_trusted(f: BinaryIO, map_location):
     return torch.load(f, map_location=map_location, weights_only=False)
 
 
+def _torch_load_args() -> dict:
+    """The allowlist unpickler; torch's own weights-only one where the user forces it
+    (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``, torch >= 2.4: torch then refuses any pickle_module)."""
+    forced = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').lower() in (
+        '1', 'y', 'yes', 'true')
+    if forced and HAS_SAFE_GLOBALS:
+        return dict(weights_only=True)
+    return dict(pickle_module=ALLOWLIST_PICKLE, weights_only=False)
+
+
 def load_checkpoint_file(path: str, map_location=None) -> dict:
     """``torch.load`` of a local file, safe unless inside ``checkpoint_loading(unsafe=True)``.
 
@@ -115,8 +127,7 @@ def load_checkpoint_file(path: str, map_location=None) -> dict:
             return _load_trusted(f, map_location)
         check_checkpoint_format(f, path)
         try:
-            return torch.load(f, map_location=map_location, pickle_module=ALLOWLIST_PICKLE,
-                              weights_only=False)
+            return torch.load(f, map_location=map_location, **_torch_load_args())
         except pickle.UnpicklingError as err:
             raise _refusal(path, f, err) from None
 
