@@ -1,20 +1,21 @@
 """Checkpoints you can trust: atomic writes, resume from the newest intact file, safe loading.
 
 Fast unit tests on hand-made mmengine-style checkpoints (a ``message_hub`` with HistoryBuffers
-and numpy values, as the Runner writes them), plus one subprocess run of ``tools/test.py`` on a
-crafted checkpoint. The end-to-end kill tests are in ``test_fault_injection.py``.
+and numpy values, as the Runner writes them). The end-to-end kill tests are in
+``test_fault_injection.py``; hostile files against every loader in
+``test_hostile_checkpoints.py``.
 """
 import contextlib
 import logging
 import os
 import pickle
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from hostile_checkpoints import SYSTEM, Evil, mmengine_like_checkpoint
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
@@ -33,33 +34,11 @@ from mmseg_rga.engine import (
 from mmseg_rga.engine.atomic_io import remove_stale_temporaries
 from mmseg_rga.tooling import use_atomic_checkpoint_hook
 
-REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / 'data'
-SYSTEM = f'{os.system.__module__}.system'  # posix.system on Linux
 NEEDS_SAFE_GLOBALS = pytest.mark.skipif(
     not HAS_SAFE_GLOBALS, reason='torch < 2.4 has no add_safe_globals: import mmseg_rga cannot '
     'extend the weights-only loads of mmseg\'s own tools (load_checkpoint_file still loads '
     'safely, through its allowlist unpickler)')
-
-
-@pytest.fixture(params=['torch', 'allowlist-unpickler'] if HAS_SAFE_GLOBALS
-                else ['allowlist-unpickler'])
-def loader(request, monkeypatch):
-    """load_checkpoint_file as it runs on this torch, and through the allowlist unpickler that
-    torch < 2.4 uses (forced on a newer torch, so both paths run on the main stack)."""
-    if request.param == 'allowlist-unpickler':
-        monkeypatch.setattr(safe_load, 'HAS_SAFE_GLOBALS', False)
-    return request.param
-
-
-def mmengine_like_checkpoint(step: int) -> dict:
-    """What Runner.save_checkpoint stores, in small: weights, meta, a message hub."""
-    buffer = HistoryBuffer()
-    buffer.update(np.float64(0.5 * step))
-    return dict(meta=dict(iter=step, epoch=0, seed=np.int64(0)),
-                state_dict={'w': torch.full((2, 2), float(step))},
-                message_hub=dict(log_scalars={'train/loss': buffer},
-                                 runtime_info={'iter': step, 'arr': np.arange(3)}))
 
 
 def write_checkpoints(work_dir: Path, steps, last=None) -> None:
@@ -72,16 +51,6 @@ def write_checkpoints(work_dir: Path, steps, last=None) -> None:
 
 def truncate(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)
-
-
-class Evil:
-    """Unpickling this creates a file: what a malicious checkpoint could do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
 
 
 # ------------------------------------------------------------------------------ atomic writes
@@ -192,20 +161,21 @@ def torch_default_allowlist():
         torch.serialization.add_safe_globals(registered)
 
 
-def test_honest_checkpoint_loads_weights_only(tmp_path, loader):
+def test_honest_checkpoint_loads_weights_only(tmp_path):
     path = tmp_path / 'iter_2.pth'
     torch.save(mmengine_like_checkpoint(2), path)
     loaded = load_checkpoint_file(str(path))
     assert loaded['meta']['iter'] == 2 and loaded['meta']['seed'] == 0
     assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
     assert loaded['message_hub']['runtime_info']['arr'].tolist() == [0, 1, 2]
-    assert safe_load._unsafe_globals(str(path)) == []
+    with open(path, 'rb') as f:
+        assert safe_load._unsafe_globals(f) == []
 
 
 @pytest.mark.parametrize('numpy_major', [1, 2])
-def test_checkpoints_of_numpy_1_and_2_load(numpy_major, loader):
+def test_checkpoints_of_numpy_1_and_2_load(numpy_major):
     """Files written by tests/data/write_numpy_checkpoint.py under numpy 1.26 (the floor
-    stack) and numpy 2 (the main stack) load on either, through both loading paths."""
+    stack) and numpy 2 (the main stack) load on either."""
     path = DATA / f'mmengine_like_numpy{numpy_major}.pth'
     loaded = load_checkpoint_file(str(path))
     assert loaded['meta']['numpy'].startswith(f'{numpy_major}.')
@@ -222,15 +192,16 @@ def test_import_registers_the_allowlist_for_torch_load(tmp_path):
     with torch_default_allowlist():
         with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
             torch.load(path, weights_only=True)  # torch's default refuses mmengine checkpoints
-        assert load_checkpoint_file(str(path))['meta']['iter'] == 2  # registers it again
+        assert load_checkpoint_file(str(path))['meta']['iter'] == 2  # its own allowlist
     # ``import mmseg_rga`` registered SAFE_GLOBALS: torch.load itself (what mmseg's own tools
     # and init_model call) loads the file weights-only
     loaded = torch.load(path, weights_only=True)
-    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 1.0
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert type(buffer) is HistoryBuffer and buffer.current() == 1.0  # checked, then plain
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
 
 
-def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, loader):
+def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
     torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), path)
@@ -240,6 +211,20 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, loader):
     with checkpoint_loading(unsafe=True):  # the user's explicit choice: it really runs
         load_checkpoint_file(str(path))
     assert marker.exists()
+
+
+@NEEDS_SAFE_GLOBALS
+def test_a_user_who_forces_torchs_weights_only_loads_gets_them(tmp_path, monkeypatch):
+    """TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 makes torch refuse any pickle_module: the tools then
+    load by torch's weights-only rules (the format check first, as always)."""
+    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
+    path, evil = tmp_path / 'iter_2.pth', tmp_path / 'evil.pth'
+    torch.save(mmengine_like_checkpoint(2), path)
+    torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(tmp_path / 'pwned')), evil)
+    assert load_checkpoint_file(str(path))['meta']['iter'] == 2
+    with pytest.raises(UnsafeCheckpointError, match=rf'evil\.pth: it needs {SYSTEM}, which'):
+        load_checkpoint_file(str(evil))
+    assert not (tmp_path / 'pwned').exists()
 
 
 @NEEDS_SAFE_GLOBALS
@@ -259,7 +244,7 @@ class SneakyGetattr:
         return getattr, (HistoryBuffer, 'register_statistics')
 
 
-def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path, loader):
+def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path):
     path = tmp_path / 'sneaky.pth'
     torch.save({'x': SneakyGetattr()}, path)
     with pytest.raises(UnsafeCheckpointError, match='register_statistics'):
@@ -275,7 +260,7 @@ def test_torch_load_gets_the_narrowed_getattr(tmp_path):
         torch.load(path, weights_only=True)
 
 
-def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path, loader):
+def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'x': Evil(tmp_path / 'pwned')}, path)
     with checkpoint_loading():
@@ -283,29 +268,3 @@ def test_checkpoint_loading_routes_mmengine_and_restores_it(tmp_path, loader):
             CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert CheckpointLoader._get_checkpoint_loader(str(path)) is load_from_local
     assert not (tmp_path / 'pwned').exists()
-
-
-@pytest.mark.slow
-def test_test_tool_refuses_crafted_checkpoint(tmp_path):
-    """tools/test.py CONFIG evil.pth: one line naming the type, exit 1, no file created."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_tools import TINY_CONFIG, run_tool, tiny_options
-
-    from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
-    data = tmp_path / 'data'
-    generate_synthetic_cityscapes(str(data), num_train=2, num_val=2, image_size=(64, 128),
-                                  seed=0)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_CONFIG)
-    marker = tmp_path / 'pwned'
-    evil = tmp_path / 'evil.pth'
-    torch.save(dict(mmengine_like_checkpoint(2), extra=Evil(marker)), evil)
-    rc, out = run_tool([str(REPO / 'tools' / 'test.py'), str(config), str(evil), '--work-dir',
-                        str(tmp_path / 'wd'), '--cfg-options', *tiny_options(data)],
-                       cwd=tmp_path, check=False)
-    assert rc == 1 and not marker.exists()
-    assert out.rstrip().splitlines()[-1] == (
-        f'error: refusing to load {evil}: it needs {SYSTEM}, which an mmengine checkpoint '
-        'does not hold; unpickling it fully could run code. If you trust the file, pass '
-        '--unsafe-load'), out[-2000:]
-    assert 'Traceback' not in out

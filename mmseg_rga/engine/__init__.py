@@ -3,7 +3,8 @@
 * ``'atomic_local'`` file backend (mmengine ``fileio``): atomic checkpoint writes;
 * ``AtomicCheckpointHook`` (mmseg ``HOOKS``): atomic saves, resume from the newest checkpoint
   that loads;
-* :func:`~.safe_load.checkpoint_loading`: weights-only loading with an explicit allowlist.
+* :func:`~.safe_load.checkpoint_loading`: safe loading (the file's format, then an allowlist
+  unpickler with torch's weights-only rules).
 """
 from .atomic_io import AtomicLocalBackend
 from .checkpoint_hook import AtomicCheckpointHook

@@ -1,220 +1,135 @@
-"""Load checkpoints with ``torch.load(weights_only=True)`` and an explicit allowlist.
+"""Load checkpoints by rules, on every torch: the file's format first, then an allowlist.
 
-An mmengine checkpoint is a pickle; unpickling it fully can run any code the file names. torch's
-``weights_only`` unpickler only builds tensors, containers and the globals it is given.
-:data:`SAFE_GLOBALS` are exactly the types honest mmengine checkpoints hold (numpy arrays, dtypes
-and scalars in the ``message_hub``, mmengine's ``HistoryBuffer``, and a ``getattr`` that only
-returns HistoryBuffer's statistics methods). ``import mmseg_rga`` registers them with torch
-(:func:`register_safe_globals`, ``torch.serialization.add_safe_globals``): from then on every
-weights-only load in the process accepts them, mmseg's own ``tools/test.py``, ``init_model`` and
-``MMSegInferencer`` included, and still refuses anything else. :func:`load_checkpoint_file` loads
-with ``weights_only=True`` and turns a refusal into :class:`UnsafeCheckpointError`, naming the
-types.
+An mmengine checkpoint is a pickle; unpickling it fully can run any code the file names, and a
+TorchScript archive runs its own code as soon as torch opens it. :func:`load_checkpoint_file`
+opens the file once and, on every torch in the supported range:
+
+1. checks what the file is (:mod:`.checkpoint_format`): a TorchScript archive, a tar, or a zip
+   whose records two readers see differently is refused before torch reads it;
+2. lets ``torch.load`` read it with the plugin's unpickler (:mod:`.allowlist_unpickler`, given
+   as ``pickle_module``), which builds only torch's tensors and containers and
+   :data:`SAFE_GLOBALS` (numpy arrays, dtypes and scalars, mmengine's ``HistoryBuffer``, a
+   ``getattr`` narrowed to HistoryBuffer's statistics methods) by torch's weights-only rules;
+3. turns any refusal into one :class:`UnsafeCheckpointError` line naming what was refused.
 
 :func:`checkpoint_loading` puts every load of a local file by mmengine (``Runner.resume``,
 ``load_from``, ``init_model``) through the same function for the duration of a ``with`` block,
 and with ``unsafe=True`` loads fully instead (for files the user trusts), with a warning. Remote
 files (``https://``, ``open-mmlab://``) keep mmengine's loaders, which call ``torch.load`` with
-torch's default (weights only since 2.6); the allowlist applies to them as well.
+torch's default: weights only from torch 2.6, full unpickling before.
 
-torch < 2.4 has no ``add_safe_globals``: its weights-only unpickler knows a fixed list that
-refuses numpy. There :func:`load_checkpoint_file` passes torch a restricted unpickler
-(:data:`ALLOWLIST_PICKLE`, as ``pickle_module``) that resolves exactly torch's own weights-only
-globals plus :data:`SAFE_GLOBALS` and refuses every other name, the real ``builtins.getattr``
-included, before anything is called. Only the process-wide registration is missing there: loads
-outside this module keep torch's default (on torch < 2.6, full unpickling).
+``import mmseg_rga`` also registers :data:`SAFE_GLOBALS` with torch (torch >= 2.4,
+:func:`register_safe_globals`), so that torch's own weights-only loads (mmseg's
+``tools/test.py``, ``init_model``, torch >= 2.6's default) accept mmengine checkpoints. Those
+loads follow torch's rules, not this module's; on torch < 2.6 they unpickle fully.
 """
-import _compat_pickle
-import codecs
 import contextlib
 import logging
+import os
 import os.path as osp
 import pickle
 import pickletools
 import re
-import types
 import zipfile
-from typing import Dict, Iterator, List
+from typing import BinaryIO, Iterator, List
 
-import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer, print_log
+from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
-from ..checks import InputError
 from ..compat import HAS_SAFE_GLOBALS
+from .allowlist_unpickler import ALLOWLIST_PICKLE, py3_name
+from .checkpoint_format import (
+    TORCHSCRIPT,
+    ZIP,
+    UnsafeCheckpointError,
+    check_checkpoint_format,
+    checkpoint_format,
+    refusal,
+)
+from .safe_globals import SAFE_GLOBALS, allowed_globals, register_safe_globals
 
-try:  # numpy >= 2
-    from numpy._core import multiarray as _multiarray
-except ImportError:  # numpy 1.x
-    from numpy.core import multiarray as _multiarray
-
-
-class UnsafeCheckpointError(InputError):
-    """A checkpoint needs types outside :data:`SAFE_GLOBALS` to load."""
-
-
-_STATISTICS = {'min', 'max', 'current', 'mean'}  # registered by HistoryBuffer.__init__
-
-
-def _history_buffer_getattr(obj, name):
-    """Stands in for ``builtins.getattr`` while unpickling.
-
-    Pickle protocol 2 (``torch.save``'s) cannot name a method directly, so the
-    ``HistoryBuffer._statistics_methods`` dict stored in every message hub is written as
-    ``getattr(HistoryBuffer, 'min')``. Allowlisting the real ``getattr`` would let a file read
-    any attribute of any allowlisted object; this one only returns HistoryBuffer's registered
-    statistics methods.
-    """
-    if obj is HistoryBuffer and name in _STATISTICS | set(HistoryBuffer._statistics_methods):
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods')
-
-
-def _numpy_globals() -> list:
-    found = [np.ndarray, np.dtype]
-    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # writer's numpy 1 or 2
-        found += [(_multiarray._reconstruct, f'{module}._reconstruct'),
-                  (_multiarray.scalar, f'{module}.scalar')]
-    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25: the concrete dtype classes
-    plain = re.compile(r'(Bool|U?Int\d+|Float\d+|Complex\d+|C?LongDouble|U?(Byte|Short|Int|Long|'
-                       r'LongLong))DType$')
-    for name in sorted(dir(dtypes)) if dtypes else []:
-        cls = getattr(dtypes, name)
-        if plain.match(name) and cls not in found:
-            found.append(cls)
-    return found
-
-
-#: What :func:`register_safe_globals` allows: the globals an mmengine 0.10 checkpoint of a
-#: segmentor (written under numpy 1 or 2) holds beyond torch's own tensors and containers.
-SAFE_GLOBALS = _numpy_globals() + [
-    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
-
-
-def register_safe_globals() -> None:
-    """Allow :data:`SAFE_GLOBALS` in every ``weights_only`` load of this process.
-
-    What ``import mmseg_rga`` does (its one global effect). The ``getattr`` entry is registered
-    as ``(_history_buffer_getattr, 'builtins.getattr')``: torch maps the name a file gives to
-    that function, so a file naming ``builtins.getattr`` gets the restricted stand-in, never the
-    real ``getattr``. Adding is idempotent (torch keeps a set); it is repeated before each load
-    in case a caller cleared torch's list.
-
-    On torch < 2.4 (no ``add_safe_globals``) it does nothing: :func:`load_checkpoint_file` uses
-    :data:`ALLOWLIST_PICKLE` there.
-    """
-    if HAS_SAFE_GLOBALS:
-        torch.serialization.add_safe_globals(SAFE_GLOBALS)
-
-
-def _allowed_globals() -> Dict[str, object]:
-    """``'module.name'`` -> object: torch's own weights-only globals and :data:`SAFE_GLOBALS`."""
-    from torch import _weights_only_unpickler
-    allowed = dict(_weights_only_unpickler._get_allowed_globals())
-    # protocol 2 writes a numpy array's bytes as _codecs.encode(text, 'latin1'); torch >= 2.4
-    # allows it by default, torch 2.0 does not list it
-    allowed['_codecs.encode'] = codecs.encode
-    for entry in SAFE_GLOBALS:
-        obj, name = entry if isinstance(entry, tuple) else (
-            entry, f'{entry.__module__}.{entry.__qualname__}')
-        allowed[name] = obj
-    return allowed
-
-
-def _py3_name(module: str, name: str):
-    """pickle's own mapping of Python 2 names (``__builtin__.getattr`` -> ``builtins``)."""
-    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
-
-
-class _AllowlistUnpickler(pickle.Unpickler):
-    """Resolves only :func:`_allowed_globals`; any other name is refused before it is imported."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._allowed = _allowed_globals()  # once per file, not per GLOBAL
-
-    def find_class(self, module: str, name: str):
-        module, name = _py3_name(module, name)  # protocol 2 (torch.save's) writes Python 2 names
-        found = self._allowed.get(f'{module}.{name}')
-        if found is None:
-            raise pickle.UnpicklingError(
-                f'Weights only load failed. WeightsUnpickler error: GLOBAL {module}.{name} was '
-                'not an allowed global by default')
-        return found
-
-
-def _allowlist_load(file, **kwargs):
-    return _AllowlistUnpickler(file, **kwargs).load()
-
-
-#: The ``pickle_module`` :func:`load_checkpoint_file` gives ``torch.load`` on torch < 2.4.
-ALLOWLIST_PICKLE = types.ModuleType('mmseg_rga_allowlist_pickle')
-ALLOWLIST_PICKLE.Unpickler = _AllowlistUnpickler
-ALLOWLIST_PICKLE.load = _allowlist_load
-ALLOWLIST_PICKLE.__name__ = 'mmseg_rga_allowlist_pickle'
+__all__ = ['ALLOWLIST_PICKLE', 'SAFE_GLOBALS', 'UnsafeCheckpointError', 'checkpoint_loading',
+           'load_checkpoint_file', 'load_from_local_safely', 'register_safe_globals']
 
 _UNSAFE_LOADING = [False]  # set by checkpoint_loading(unsafe=True)
 
 
-def _globals_in_checkpoint(path: str) -> List[str]:
-    """Every ``GLOBAL`` a zip checkpoint's pickle names (torch.save writes protocol 2)."""
-    with zipfile.ZipFile(path) as archive:
-        member = next(n for n in archive.namelist() if n.endswith('data.pkl'))
+def _globals_in_checkpoint(f: BinaryIO) -> List[str]:
+    """Every ``GLOBAL`` the pickle of a zip checkpoint names (torch.save writes protocol 2)."""
+    with zipfile.ZipFile(f) as archive:
+        member = next(n for n in archive.namelist() if n.endswith('/data.pkl'))
         data = archive.read(member)
     found = []
     for op, arg, _ in pickletools.genops(data):
         if op.name == 'GLOBAL':
-            found.append('.'.join(_py3_name(*arg.split(' ', 1))))
+            found.append('.'.join(py3_name(*arg.split(' ', 1))))
     return found
 
 
-def _unsafe_globals(path: str) -> List[str]:
-    """The globals in ``path`` that :data:`SAFE_GLOBALS` does not allow."""
-    register_safe_globals()
+def _unsafe_globals(f: BinaryIO) -> List[str]:
+    """The globals in a zip checkpoint that the allowlist does not hold (torch's storage type
+    names, which torch maps itself, aside); [] when the pickle cannot be listed."""
     try:
-        if HAS_SAFE_GLOBALS and hasattr(torch.serialization, 'get_unsafe_globals_in_checkpoint'):
-            return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        allowed = _allowed_globals()
-        return sorted({name for name in _globals_in_checkpoint(path) if name not in allowed
+        if checkpoint_format(f)[0] != ZIP:
+            return []
+        allowed = allowed_globals()
+        return sorted({name for name in _globals_in_checkpoint(f) if name not in allowed
                        and 'Storage' not in name.rsplit('.', 1)[-1]})
-    except Exception:  # noqa: BLE001 - not a zip checkpoint; the error of torch.load says more
+    except Exception:  # noqa: BLE001 - a pickle pickletools cannot walk: the error says more
         return []
+    finally:
+        f.seek(0)
 
 
-def _refusal(path: str, err: Exception) -> UnsafeCheckpointError:
-    names = _unsafe_globals(path)
+def _refusal(path: str, f: BinaryIO, err: Exception) -> UnsafeCheckpointError:
+    names = _unsafe_globals(f)
     found = re.search(r'GLOBAL (\S+) was not an allowed global', str(err))
     if not names and found:
         names = [found.group(1)]
     if names:
         detail = f'it needs {", ".join(names)}, which an mmengine checkpoint does not hold'
-    else:  # an allowlisted global refused its arguments, or an opcode torch does not build
-        text = str(err).split('WeightsUnpickler error:')[-1]
-        detail = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__)
-    return UnsafeCheckpointError(
-        f'refusing to load {path}: {detail}; unpickling it fully could run code. If you trust '
-        'the file, pass --unsafe-load')
+    else:  # an allowlisted global refused its arguments, or an opcode torch.save never writes
+        detail = ' '.join(str(err).split()) or type(err).__name__
+    return refusal(path, f'{detail}; unpickling it fully could run code')
+
+
+def _load_trusted(f: BinaryIO, map_location):
+    """``--unsafe-load``: torch.load in full; a TorchScript archive gives its weights."""
+    if checkpoint_format(f)[0] == TORCHSCRIPT:
+        return {'state_dict': torch.jit.load(f, map_location='cpu').state_dict()}
+    return torch.load(f, map_location=map_location, weights_only=False)
+
+
+def _torch_load_args() -> dict:
+    """The allowlist unpickler; torch's own weights-only one where the user forces it
+    (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``, torch >= 2.4: torch then refuses any pickle_module)."""
+    forced = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '0').lower() in (
+        '1', 'y', 'yes', 'true')
+    if forced and HAS_SAFE_GLOBALS:
+        return dict(weights_only=True)
+    return dict(pickle_module=ALLOWLIST_PICKLE, weights_only=False)
 
 
 def load_checkpoint_file(path: str, map_location=None) -> dict:
     """``torch.load`` of a local file, safe unless inside ``checkpoint_loading(unsafe=True)``.
 
+    The file is opened once: its format is checked (:func:`.check_checkpoint_format`), then
+    torch reads the same open file with the allowlist unpickler (:data:`ALLOWLIST_PICKLE`).
+
     Raises:
-        UnsafeCheckpointError: the file needs a type outside :data:`SAFE_GLOBALS`.
+        UnsafeCheckpointError: the file is not an mmengine checkpoint (a TorchScript archive, a
+            tar, an ambiguous zip) or needs a type or call the allowlist refuses.
         Exception: what ``torch.load`` raises for a missing, truncated or corrupt file.
     """
-    if _UNSAFE_LOADING[0]:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    register_safe_globals()
-    try:
-        if HAS_SAFE_GLOBALS:
-            return torch.load(path, map_location=map_location, weights_only=True)
-        return torch.load(path, map_location=map_location, pickle_module=ALLOWLIST_PICKLE)
-    except pickle.UnpicklingError as err:
-        raise _refusal(path, err) from None
+    with open(path, 'rb') as f:
+        if _UNSAFE_LOADING[0]:
+            return _load_trusted(f, map_location)
+        check_checkpoint_format(f, path)
+        try:
+            return torch.load(f, map_location=map_location, **_torch_load_args())
+        except pickle.UnpicklingError as err:
+            raise _refusal(path, f, err) from None
 
 
 def load_from_local_safely(filename: str, map_location=None) -> dict:

@@ -4,10 +4,10 @@
   ``CheckpointHook`` trains with :class:`~mmseg_rga.engine.AtomicCheckpointHook` instead (same
   arguments): atomic saves, ``--resume`` from the newest checkpoint that loads. Any other hook
   type a user configured is left alone.
-* :func:`checkpoint_loading` (from :mod:`mmseg_rga.engine.safe_load`): every checkpoint the
-  Runner loads inside it goes through ``torch.load(weights_only=True)`` with an explicit
-  allowlist; ``--unsafe-load`` (:func:`add_unsafe_load_argument`) loads fully, with a warning.
-  Nothing process-wide is set: torch's own default (weights only) stays in force outside.
+* :func:`checkpoint_loading` (from :mod:`mmseg_rga.engine.safe_load`): every local checkpoint
+  the Runner loads inside it goes through ``load_checkpoint_file`` (the file's format, then an
+  allowlist unpickler); ``--unsafe-load`` (:func:`add_unsafe_load_argument`) loads fully, with
+  a warning. Nothing process-wide is set: torch's own default stays in force outside.
 """
 import argparse
 
@@ -23,9 +23,10 @@ def add_unsafe_load_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--unsafe-load',
         action='store_true',
-        help='unpickle checkpoints fully (torch.load weights_only=False). Only for files you '
-        'trust: a checkpoint can run any code when loaded this way. Without it, checkpoints '
-        'load weights-only with an allowlist of the types mmengine checkpoints hold')
+        help='unpickle checkpoints fully (torch.load weights_only=False; a TorchScript archive '
+        'gives its weights through torch.jit.load). Only for files you trust: a checkpoint can '
+        'run any code when loaded this way. Without it, a checkpoint must be a torch.save file '
+        'that holds only the types mmengine checkpoints hold')
 
 
 def use_atomic_checkpoint_hook(cfg) -> bool:

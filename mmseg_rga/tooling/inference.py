@@ -19,8 +19,8 @@ def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slid
                cfg_options: Optional[dict] = None, unsafe_load: bool = False):
     """``mmseg.apis.init_model`` in whole-image mode (unless ``slide``), SyncBN -> BN off-GPU.
 
-    The checkpoint loads weights-only with the allowlist of mmengine checkpoints unless
-    ``unsafe_load`` (see :mod:`mmseg_rga.engine.safe_load`), and must fit the model
+    The checkpoint loads by the rules of :mod:`mmseg_rga.engine.safe_load` (its format, then
+    the allowlist of mmengine checkpoints) unless ``unsafe_load``, and must fit the model
     (:mod:`.checkpoint_fit`, purpose 'test': a misfit is refused in one line). Whole-image
     inference lets every RGA block see the image once; a sliding window would leave only the
     last window's gates.
