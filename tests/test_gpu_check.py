@@ -1,13 +1,16 @@
-"""tools/analysis_tools/gpu_check.py and its checks (mmseg_rga/analysis/device_checks.py).
+"""tools/analysis_tools/gpu_check.py and its checks (mmseg_rga/analysis/device_checks.py,
+device_timing.py).
 
 No GPU here: the tool must say so in one line and exit 0; each check runs on the CPU at a tiny
-size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviation.
+size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviation. The budget
+and the order of the cases: tests/test_gpu_budget.py.
 """
 import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,8 +19,9 @@ from mmseg_rga.analysis.device_checks import (
     compare_with_fp64,
     numerics_cases,
     slide_difference,
-    train_iteration,
 )
+from mmseg_rga.analysis.device_timing import inference_time, train_iteration
+from mmseg_rga.analysis.gpu_report import Case, format_table, run_case
 from mmseg_rga.compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +86,29 @@ def test_compare_with_fp64_sees_a_deviation_in_values_and_gradients():
 
 def test_train_iteration_on_cpu():
     res = train_iteration(CONFIG, 'cpu', batch=2, size=(64, 64), cfg_options=dict(TINY))
-    assert len(res['losses']) == 2 and res['finite'] and res['peak_bytes'] is None
-    assert res['losses'][0] != res['losses'][1]  # different images, weights moved
+    assert len(res['losses']) == 3 and res['finite'] and res['peak_bytes'] is None
+    assert len(set(res['losses'])) == 3  # different images, weights moved
+    assert res['seconds_per_iter'] > 0
+
+
+@pytest.mark.parametrize('mode,crops', [('whole', 1), ('slide', 8)])
+def test_inference_time_runs_the_mode_asked(monkeypatch, mode, crops):
+    """48x48 crops at stride 32 cover a 64x128 image in 2 x 4 windows; the warm-up call and the
+    2 timed ones each run the backbone once per window."""
+    from mmseg_rga.analysis import device_timing
+    seen = []
+
+    def build(*args, **kwargs):
+        cfg, model = build_model(*args, **kwargs)
+        model.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+        return cfg, model
+    build_model = device_timing.build_model
+    monkeypatch.setattr(device_timing, 'build_model', build)
+    res = inference_time(CONFIG, 'cpu', mode=mode, size=(64, 128), repeats=2,
+                         cfg_options=dict(TINY))
+    assert res['seconds_per_image'] > 0 and res['peak_bytes'] is None
+    assert len(seen) == 3 * crops
+    assert set(seen) == {(1, 3, 64, 128) if mode == 'whole' else (1, 3, 48, 48)}
 
 
 def test_slide_difference_on_cpu():
@@ -96,10 +121,15 @@ def test_table_failed_rows_and_the_estimate():
 
     def oom():
         raise RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')
-    row = tool._guarded('train', 'x, fp32', oom)
+    row = run_case(Case('train', 'x, fp32', oom))
     assert row['status'] == 'FAIL' and 'RuntimeError: CUDA out of memory' in row['measured']
-    table = tool.format_table([row, tool._row('ddp', 'y', '1 GPU', '>= 2 GPUs', None)])
-    assert table.splitlines()[2].endswith('| FAIL |') and table.endswith('| skipped |')
+    table = format_table([row, run_case(Case('ddp', 'y', lambda: ('1 GPU', '>= 2 GPUs', None)))])
+    assert table.splitlines()[2].startswith('| train | x, fp32 | RuntimeError: CUDA out of')
+    assert '| FAIL |' in table.splitlines()[2] and '| skipped |' in table.splitlines()[3]
+    assert tool._memory(3 * 2 ** 30, 2 * 2 ** 30) == (
+        'max_memory_allocated 3.00 GiB', 'estimate 2.00 GiB (measured / estimate 1.50)')
+    assert tool._estimate(SimpleNamespace(no_estimate=True), CONFIG, False, 2, (64, 64)) == (
+        None, 'estimate left out (--no-estimate)')
     if not FAKE_TENSOR_TRACING:  # the train rows say why their estimate is missing
         assert tool.ESTIMATE_NA == ' ({} needs torch >= {})'.format(*FAKE_TENSOR_NEEDS)
         return
@@ -107,3 +137,9 @@ def test_table_failed_rows_and_the_estimate():
     demo = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
     three, two = (tool.memory_estimate(demo, False, b, (64, 64)) for b in (3, 2))
     assert isinstance(two, int) and three > two > 0  # the estimator's peak, bytes
+    whole, slide = (tool.memory_estimate(demo, False, 1, (64, 128), mode=m)
+                    for m in ('whole', 'slide'))
+    assert 0 < whole < two and 0 < slide  # inference: no gradients, no optimizer state
+    # an estimate that fails leaves the row to what the GPU measured
+    none, why = tool._estimate(SimpleNamespace(no_estimate=False), 'missing.py', False, 2, (9, 9))
+    assert none is None and why.startswith('estimate failed: FileNotFoundError'), why

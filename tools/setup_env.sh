@@ -5,8 +5,9 @@
 # mmcv 2.1.0 with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2); `make env-floor` passes
 # PINS=requirements/floor.txt and a Python 3.9 from pyenv for the floor stack. mmcv 2.1.0 exists on
 # PyPI only as source: the first run compiles its ops (6-27 minutes on 2 cores) into a wheel
-# cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag, torch version); later runs install
-# that wheel in seconds. Idempotent: a finished environment is detected by a stamp file.
+# cached in ~/.cache/mmseg_rga/wheels/, one folder per (Python tag, torch version), by
+# tools/mmcv_wheel.sh (MMCV_WHEEL_CACHE overrides the folder); later runs install that wheel in
+# seconds. Idempotent: a finished environment is detected by a stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,7 +18,6 @@ pinned() { sed -n "s/^$1==//p" "$PINS"; }
 TORCH_VERSION=$(pinned torch)
 MMCV_VERSION=$(pinned mmcv)
 PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
 STAMP_KEY="$PYTAG editable=${EDITABLE:-1} torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
 
@@ -50,19 +50,7 @@ PY
 }
 
 if ! have_mmcv_ops; then
-  mkdir -p "$MMCV_WHEEL_CACHE"
-  wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
-  if [ -z "$wheel" ]; then
-    log "building mmcv==${MMCV_VERSION} with compiled ops (first run only, 6-27 min on 2 cores)"
-    tmp=$(mktemp -d)
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$tmp" "mmcv==${MMCV_VERSION}"
-    mv "$tmp"/mmcv-*.whl "$MMCV_WHEEL_CACHE"/
-    rm -rf "$tmp"
-    wheel=$(ls "$MMCV_WHEEL_CACHE"/mmcv-${MMCV_VERSION}-*.whl | head -n 1)
-  else
-    log "using cached mmcv wheel $wheel"
-  fi
+  wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$TORCH_VERSION" "$MMCV_VERSION")
   "${PIP[@]}" install -q "$wheel"
 fi
 
@@ -74,7 +62,8 @@ else  # a plain install, as a user's `pip install .` (the floor stack's tests im
 fi
 
 if ! have_mmcv_ops; then
-  echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
+  echo "[setup_env] ERROR: 'import mmcv.ops' fails after install of ${wheel:-mmcv}." \
+       "Delete that wheel and rerun." >&2
   exit 1
 fi
 echo "$STAMP_KEY" > "$STAMP"
