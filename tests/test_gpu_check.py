@@ -6,6 +6,7 @@ size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviat
 and the order of the cases: tests/test_gpu_budget.py.
 """
 import importlib.util
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from mmseg_rga.analysis.device_checks import (
     slide_difference,
 )
 from mmseg_rga.analysis.device_timing import inference_time, train_iteration
-from mmseg_rga.analysis.gpu_report import Case, format_table, run_case
+from mmseg_rga.analysis.estimate_pool import EstimatePool
+from mmseg_rga.analysis.gpu_report import Budget, Case, format_table, run_case
 from mmseg_rga.compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,18 +130,35 @@ def test_table_failed_rows_and_the_estimate():
     assert '| FAIL |' in table.splitlines()[2] and '| skipped |' in table.splitlines()[3]
     assert tool._memory(3 * 2 ** 30, 2 * 2 ** 30) == (
         'max_memory_allocated 3.00 GiB', 'estimate 2.00 GiB (measured / estimate 1.50)')
-    assert tool._estimate(SimpleNamespace(no_estimate=True), CONFIG, False, 2, (64, 64)) == (
+    assert tool._estimate(SimpleNamespace(no_estimate=True), Budget(None), None) == (
         None, 'estimate left out (--no-estimate)')
     if not FAKE_TENSOR_TRACING:  # the train rows say why their estimate is missing
         assert tool.ESTIMATE_NA == ' ({} needs torch >= {})'.format(*FAKE_TENSOR_NEEDS)
         return
     assert tool.ESTIMATE_NA == ''
+
+    class Late:
+        def get(self, key, timeout):
+            raise multiprocessing.TimeoutError
+    assert tool._estimate(SimpleNamespace(no_estimate=False, estimates=Late()), Budget(None),
+                          None) == (None, 'estimate not ready within the budget')
+
+
+def test_estimates_come_from_worker_processes():
+    if not FAKE_TENSOR_TRACING:
+        pytest.skip('the estimator needs torch >= {1}'.format(*FAKE_TENSOR_NEEDS))
+    tool = _tool()
     demo = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
-    three, two = (tool.memory_estimate(demo, False, b, (64, 64)) for b in (3, 2))
-    assert isinstance(two, int) and three > two > 0  # the estimator's peak, bytes
-    whole, slide = (tool.memory_estimate(demo, False, 1, (64, 128), mode=m)
-                    for m in ('whole', 'slide'))
-    assert 0 < whole < two and 0 < slide  # inference: no gradients, no optimizer state
-    # an estimate that fails leaves the row to what the GPU measured
-    none, why = tool._estimate(SimpleNamespace(no_estimate=False), 'missing.py', False, 2, (9, 9))
-    assert none is None and why.startswith('estimate failed: FileNotFoundError'), why
+    keys = [(demo, 'train', False, 2, (64, 64)), (demo, 'whole', False, 1, (64, 128)),
+            (str(REPO / 'missing.py'), 'train', False, 2, (9, 9))]
+    pool = EstimatePool(keys, workers=2)
+    try:
+        train, whole = (pool.get(key) for key in keys[:2])
+        assert isinstance(train, int) and train > 0  # the estimator's peak, bytes
+        assert 0 < whole < train  # inference: no gradients, no optimizer state
+        # an estimate that fails leaves the row to what the GPU measured
+        none, why = tool._estimate(SimpleNamespace(no_estimate=False, estimates=pool),
+                                   Budget(None), keys[2])
+        assert none is None and why.startswith('estimate failed: FileNotFoundError'), why
+    finally:
+        pool.close()

@@ -1,6 +1,7 @@
 """The offline install, end to end: `make wheelhouse` (tools/build_wheelhouse.sh) for this stack,
-then a fresh venv that holds only this stack's torch, numpy and opencv-python, as a host without
-internet would:
+then a fresh venv that holds only this stack's torch, numpy and opencv-python (this interpreter's
+own, linked in through a .pth file rather than installed again), as a host without internet
+would:
 
 1. tools/analysis_tools/gpu_run.sh installs the wheelhouse with --no-deps into a folder of its
    own and runs gpu_check.py (--budget, --out), which imports the whole stack from there and,
@@ -13,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -58,15 +58,39 @@ def wheelhouse(tmp_path_factory):
     return out, stdout
 
 
+def _link_host_packages(target: Path) -> None:
+    """Links in ``target`` to this interpreter's torch, numpy and opencv-python and to what they
+    require, files and metadata: what a CUDA host brings."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+    todo, seen = ['torch', 'numpy', 'opencv-python'], set()
+    while todo:
+        dist = distribution(todo.pop())
+        if dist.metadata['Name'].lower() in seen:
+            continue
+        seen.add(dist.metadata['Name'].lower())
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({'extra': ''}):
+                todo.append(req.name)
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] not in ('..', 'bin')}:
+            if not (target / top).exists():
+                (target / top).symlink_to(dist.locate_file(top))
+
+
 @pytest.fixture(scope='module')
 def venv(tmp_path_factory):
-    """A new venv with this stack's torch, numpy and opencv-python (from the registry)."""
+    """A new venv that sees this stack's torch, numpy and opencv-python and nothing else."""
     root = tmp_path_factory.mktemp('offline_host')
     base = getattr(sys, '_base_executable', sys.executable)
     _run([base, '-m', 'venv', root / 'venv'], cwd=root)
     python = root / 'venv' / 'bin' / 'python'
-    _run([python, '-m', 'pip', 'install', '-q', f'torch=={TORCH}',
-          *(f'{name}=={version(name)}' for name in ('numpy', 'opencv-python'))], cwd=root)
+    (root / 'host').mkdir()
+    _link_host_packages(root / 'host')
+    site = _run([python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
+                cwd=root)[0].strip()
+    (Path(site) / 'host.pth').write_text(f'{root / "host"}\n')
     return root, python
 
 
@@ -93,9 +117,7 @@ def test_gpu_run_installs_offline_and_runs_gpu_check(wheelhouse, venv):
     assert stdout.strip() == ('gpu_check: no CUDA device on this host (torch.cuda.is_available()'
                               ' is False); nothing was checked.')
     assert (site / 'mmcv' / 'ops').is_dir() and (site / 'mmseg').is_dir()
-    venv_site = Path(_run([python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'],
-                          cwd=root)[0].strip())
-    assert not list(venv_site.glob('mmcv*')), 'gpu_run.sh installed into the venv itself'
+    assert not list((root / 'venv').rglob('mmcv*')), 'gpu_run.sh installed into the venv'
     # the wrong Python for the wheelhouse: one line, exit 1
     (out.parent / 'other').mkdir()
     (out.parent / 'other' / 'wheelhouse.txt').write_text('cp399 torch 9.9.9\n')
@@ -111,12 +133,14 @@ def test_offline_install_trains_and_tests(wheelhouse, venv):
     out, _ = wheelhouse
     root, python = venv
     env = _offline_env()
-    _run([python, '-m', 'pip', 'install', '-q', '--no-index', '--find-links', out, 'mmseg_rga'],
-         cwd=root, env=env)
-    where = _run([python, '-c', 'import mmseg_rga, mmcv.ops, sysconfig; '
-                  'print(mmseg_rga.__file__); print(sysconfig.get_path("purelib"))'],
+    _run([python, '-m', 'pip', 'install', '-q', '--no-compile', '--no-index', '--find-links', out,
+          'mmseg_rga'], cwd=root, env=env)
+    where = _run([python, '-c', 'import importlib.util as u, sysconfig; '
+                  'print(sysconfig.get_path("purelib")); '
+                  'print(*(u.find_spec(m).origin for m in ("mmseg_rga", "mmcv", "torch")))'],
                  cwd=root, env=env)[0].split()
-    assert where[0].startswith(where[1]), where  # the venv's copy
+    assert where[1].startswith(where[0]) and where[2].startswith(where[0]), where  # the venv's
+    assert where[3].startswith(str(root / 'host')), where  # the host's torch
     data = root / 'data'
     generate_synthetic_cityscapes(str(data), num_train=2, num_val=2, image_size=(64, 128), seed=0)
     config = root / 'tiny.py'

@@ -62,7 +62,7 @@ with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED
             record = info.filename
         else:
             files[info.filename] = data
-            zout.writestr(info.filename, data)
+            zout.writestr(info, data)
     digest = lambda d: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()
     lines = [f'{name},sha256={digest(data)},{len(data)}' for name, data in files.items()]
     zout.writestr(record, '\n'.join(lines + [f'{record},,']) + '\n')
@@ -106,6 +106,7 @@ from pip._vendor.packaging.utils import canonicalize_name as canon
 report, roots, skip = json.load(open(sys.argv[1])), open(sys.argv[2]).read().split('\n'), \
     {canon(n) for n in sys.argv[3].split()}
 meta = {canon(i['metadata']['name']): i['metadata'] for i in report['install']}
+url = {canon(i['metadata']['name']): i['download_info']['url'] for i in report['install']}
 todo, keep = [Requirement(r).name for r in roots if r.strip()], set()
 while todo:
     name = canon(todo.pop())
@@ -116,11 +117,11 @@ while todo:
         req = Requirement(line)
         if req.marker is None or req.marker.evaluate({'extra': ''}):
             todo.append(req.name)
-for name in sorted(keep - {'mmcv'}):
-    print(f"{meta[name]['name']}=={meta[name]['version']}")
+for name in sorted(keep - {'mmcv'}):  # the files pip resolved: no second look-up
+    print(url[name])
 PY
 log "fetching $(wc -l < "$tmp/fetch.txt") wheels"
-"${PIP[@]}" wheel -q --no-deps -w "$OUT" -r "$tmp/fetch.txt" >&2
+xargs "${PIP[@]}" wheel -q --no-deps -w "$OUT" < "$tmp/fetch.txt" >&2
 
 "$PYTHON" - "$OUT" <<'PY'
 import os, sys

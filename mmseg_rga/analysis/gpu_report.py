@@ -24,6 +24,7 @@ class Case:
     check: str
     name: str
     run: Callable[[], Tuple[str, str, Optional[bool]]]  # -> (measured, reference, ok)
+    estimate: Optional[tuple] = None  # the memory estimate it wants (gpu_check's EstimatePool)
 
 
 class Budget:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's mmseg_rga first: no `pip instal
 
 import torch  # noqa: E402
 
+from mmseg_rga.analysis.estimate_pool import EstimatePool  # noqa: E402
 from mmseg_rga.analysis.gpu_report import (  # noqa: E402
     Budget,
     Case,
@@ -74,31 +75,25 @@ GIB = 2 ** 30
 ESTIMATE_NA = '' if FAKE_TENSOR_TRACING else ' ({} needs torch >= {})'.format(*FAKE_TENSOR_NEEDS)
 
 
-def memory_estimate(config: str, amp: bool, batch: int, size, mode: str = 'train') -> int:
-    """estimate_memory.py's peak for one training iteration (or one inference, ``mode`` whole
-    or slide) on one GPU, in bytes (``mmseg_rga.analysis.segmentor_memory.estimate_config``)."""
-    from mmengine.config import Config
-
-    from mmseg_rga.analysis.segmentor_memory import estimate_config
-    return estimate_config(Config.fromfile(config), mode=mode, amp=amp, batch_size=batch,
-                           shape=tuple(size)).peak
-
-
-def _case_name(config: str, detail: str) -> str:
-    return f'{Path(config).stem}{" (paper)" if "paper_protocol" in config else ""}, {detail}'
-
-
-def _estimate(args, config: str, amp: bool, batch: int, size, mode: str = 'train'):
-    """memory_estimate's bytes, or why there is none (a failed estimate does not fail the row:
-    the row checks the GPU)."""
+def _estimate(args, budget, key):
+    """The estimate of ``key`` from the pool, or why there is none (a failed estimate does not
+    fail the row: the row checks the GPU)."""
+    import multiprocessing
     if args.no_estimate:
         return None, 'estimate left out (--no-estimate)'
     if not FAKE_TENSOR_TRACING:
         return None, f'estimate n/a{ESTIMATE_NA}'
     try:
-        return memory_estimate(str(ROOT / config), amp, batch, size, mode=mode), ''
+        left = budget.left()
+        return args.estimates.get(key, None if left == math.inf else max(10.0, left)), ''
+    except multiprocessing.TimeoutError:
+        return None, 'estimate not ready within the budget'
     except Exception as err:  # noqa: B902  (e.g. --amp on a torch without CPU fp16 autocast)
         return None, f'estimate failed: {type(err).__name__}: {" ".join(str(err).split())[:160]}'
+
+
+def _case_name(config: str, detail: str) -> str:
+    return f'{Path(config).stem}{" (paper)" if "paper_protocol" in config else ""}, {detail}'
 
 
 def _memory(peak, estimate, why: str = ''):
@@ -110,31 +105,35 @@ def _memory(peak, estimate, why: str = ''):
                      f'{peak / estimate:.2f})'
 
 
-def train_case(args, config: str, amp: bool) -> Case:
+def train_case(args, budget, config: str, amp: bool) -> Case:
+    key = (str(ROOT / config), 'train', amp, BATCH, CROP)
+
     def run():
         from mmseg_rga.analysis.device_timing import train_iteration
         torch.backends.cuda.matmul.allow_tf32 = False  # torch's default (cuDNN's TF32 stays on)
         torch.backends.cudnn.allow_tf32 = True
         res = train_iteration(ROOT / config, 'cuda', amp=amp, batch=BATCH, size=CROP)
         torch.cuda.empty_cache()
-        memory, reference = _memory(res['peak_bytes'], *_estimate(args, config, amp, BATCH, CROP))
+        memory, reference = _memory(res['peak_bytes'], *_estimate(args, budget, key))
         losses = ', '.join(f'{v:.3f}' for v in res['losses'])
         return (f'loss {losses}; {res["seconds_per_iter"]:.3f} s/iter; {memory}', reference,
                 res['finite'])
-    return Case('train', _case_name(config, 'AMP' if amp else 'fp32'), run)
+    return Case('train', _case_name(config, 'AMP' if amp else 'fp32'), run, estimate=key)
 
 
-def infer_case(args, config: str, mode: str) -> Case:
+def infer_case(args, budget, config: str, mode: str) -> Case:
+    key = (str(ROOT / config), mode, False, 1, IMAGE)
+
     def run():
         from mmseg_rga.analysis.device_timing import inference_time
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = True
         res = inference_time(ROOT / config, 'cuda', mode=mode, size=IMAGE)
         torch.cuda.empty_cache()
-        memory, reference = _memory(res['peak_bytes'],
-                                    *_estimate(args, config, False, 1, IMAGE, mode=mode))
+        memory, reference = _memory(res['peak_bytes'], *_estimate(args, budget, key))
         return f'{res["seconds_per_image"]:.3f} s/image; {memory}', reference, True
-    return Case('infer', _case_name(config, f'{mode}, {IMAGE[0]}x{IMAGE[1]}, fp32'), run)
+    return Case('infer', _case_name(config, f'{mode}, {IMAGE[0]}x{IMAGE[1]}, fp32'), run,
+                estimate=key)
 
 
 def numerics_cases(args):
@@ -218,15 +217,16 @@ def benchmark_cases(args, budget, appendix):
 def plan(args, budget, appendix):
     """Every case of ``args.only``, most informative first (see the module docstring)."""
     def pair(rga, baseline):
-        cases = [train_case(args, c, amp) for amp in (False, True) for c in (rga, baseline)]
-        return cases + [infer_case(args, c, m) for m in ('whole', 'slide')
+        cases = [train_case(args, budget, c, amp) for amp in (False, True)
+                 for c in (rga, baseline)]
+        return cases + [infer_case(args, budget, c, m) for m in ('whole', 'slide')
                         for c in (rga, baseline)]
     table6_rga = {rga for rga, _ in TABLE6}
     cases = numerics_cases(args) if 'numerics' in args.only else []
     cases += pair(*TABLE6[0]) + [slide_case(args)]
     for rga, baseline in TABLE6[1:]:
         cases += pair(rga, baseline)
-    cases += [train_case(args, c, amp) for c in RGA_CONFIGS if c not in table6_rga
+    cases += [train_case(args, budget, c, amp) for c in RGA_CONFIGS if c not in table6_rga
               for amp in (False, True)]
     cases += [ddp_case(args, budget)] + benchmark_cases(args, budget, appendix)
     return [c for c in cases if c.check in args.only]
@@ -241,6 +241,10 @@ def main(argv=None, clock=time.monotonic):
                              'lists the cases left out (default: no limit)')
     parser.add_argument('--no-estimate', action='store_true',
                         help="leave out estimate_memory.py's estimate")
+    parser.add_argument('--estimate-workers', type=int, metavar='N',
+                        default=max(1, min(8, (os.cpu_count() or 2) // 2)),
+                        help='processes that compute the estimates while the GPU works '
+                             '(default: half the CPUs, at most 8)')
     parser.add_argument('--out', help='also write the report (markdown) to this file, '
                                       'rewritten after every case')
     parser.add_argument('--ddp-worker', metavar='OUT', help=argparse.SUPPRESS)
@@ -251,6 +255,8 @@ def main(argv=None, clock=time.monotonic):
         return ddp_worker(args.ddp_worker)
     if args.budget is not None and not args.budget > 0:
         raise ToolError(f'--budget must be a positive number of seconds; got {args.budget:g}')
+    if args.estimate_workers < 1:
+        raise ToolError(f'--estimate-workers must be >= 1; got {args.estimate_workers}')
     if not torch.cuda.is_available():
         print('gpu_check: no CUDA device on this host (torch.cuda.is_available() is False); '
               'nothing was checked.')
@@ -270,7 +276,13 @@ def main(argv=None, clock=time.monotonic):
               flush=True)
         if args.out:
             Path(args.out).write_text(report(done) + '\n')
-    rows = run_cases(plan(args, budget, appendix), budget, on_row)
+    cases = plan(args, budget, appendix)
+    keys = [c.estimate for c in cases if c.estimate] if FAKE_TENSOR_TRACING else []
+    args.estimates = EstimatePool([] if args.no_estimate else keys, args.estimate_workers)
+    try:
+        rows = run_cases(cases, budget, on_row)
+    finally:
+        args.estimates.close()
     print(report(rows))
     return 1 if any(r['status'] == 'FAIL' for r in rows) else 0
 

@@ -6,7 +6,7 @@
 #
 # PYTHON (default python3) is the host's Python with its CUDA torch; the wheelhouse must have been
 # built for its Python version and torch version (its wheelhouse.txt says which). The wheels are
-# installed with `pip install --no-index --no-deps --target SITE` (default
+# installed with `pip install --no-index --no-deps --no-compile --target SITE` (default
 # work_dirs/offline_site/<wheelhouse folder name>), and SITE goes first on PYTHONPATH: the host's
 # own packages are left as they are, and an unchanged wheelhouse is not installed twice.
 set -euo pipefail
@@ -40,8 +40,8 @@ if [ "$(cat "$SITE/.wheelhouse" 2>/dev/null)" != "$key" ]; then
   echo "[gpu_run] installing $WHEELHOUSE into $SITE" >&2
   rm -rf "$SITE"
   mkdir -p "$SITE"
-  "$PYTHON" -m pip install -q --disable-pip-version-check --no-index --no-deps --target "$SITE" \
-    "$WHEELHOUSE"/*.whl
+  "$PYTHON" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
+    --target "$SITE" "$WHEELHOUSE"/*.whl
   echo "$key" > "$SITE/.wheelhouse"
 fi
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
