@@ -49,6 +49,9 @@ def test_no_case_starts_once_the_budget_is_spent():
     assert rows[3]['measured'] == 'not run: the budget of 25 s was spent'
     assert summary(rows, budget) == (
         '3 ok, 0 FAIL, 2 skipped (2 for the budget); 30 s of a 25 s budget')
+    clock, ran = FakeClock(), []  # spent at exactly 20 s: the third does not start
+    run_cases(_cases(clock, [10, 10, 10], ran), Budget(20, clock))
+    assert ran == [0, 1]
 
 
 def test_a_case_that_raises_fails_and_the_run_goes_on():

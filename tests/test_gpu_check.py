@@ -86,29 +86,46 @@ def test_compare_with_fp64_sees_a_deviation_in_values_and_gradients():
     assert err['output'] > 1e-4 and err['grad'] > 1e-4
 
 
-def test_train_iteration_on_cpu():
-    res = train_iteration(CONFIG, 'cpu', batch=2, size=(64, 64), cfg_options=dict(TINY))
-    assert len(res['losses']) == 3 and res['finite'] and res['peak_bytes'] is None
-    assert len(set(res['losses'])) == 3  # different images, weights moved
-    assert res['seconds_per_iter'] > 0
-
-
-@pytest.mark.parametrize('mode,crops', [('whole', 1), ('slide', 8)])
-def test_inference_time_runs_the_mode_asked(monkeypatch, mode, crops):
-    """48x48 crops at stride 32 cover a 64x128 image in 2 x 4 windows; the warm-up call and the
-    2 timed ones each run the backbone once per window."""
+def _fake_times(monkeypatch, method, seconds):
+    """device_timing's clock advanced by ``seconds`` (one per call) in the built model's
+    ``method``; returns the input shapes its backbone saw."""
     from mmseg_rga.analysis import device_timing
-    seen = []
+    now, steps, seen = [0.0], iter(seconds), []
 
     def build(*args, **kwargs):
         cfg, model = build_model(*args, **kwargs)
         model.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+        real = getattr(model, method)
+
+        def timed(*a, **k):
+            out = real(*a, **k)
+            now[0] += next(steps)
+            return out
+        setattr(model, method, timed)
         return cfg, model
     build_model = device_timing.build_model
     monkeypatch.setattr(device_timing, 'build_model', build)
+    monkeypatch.setattr(device_timing, 'clock', lambda: now[0])
+    return seen
+
+
+def test_train_iteration_on_cpu(monkeypatch):
+    """The first iteration is not timed: iterations of 100 s, 1 s and 3 s take 2 s each."""
+    _fake_times(monkeypatch, 'train_step', [100.0, 1.0, 3.0])
+    res = train_iteration(CONFIG, 'cpu', batch=2, size=(64, 64), cfg_options=dict(TINY))
+    assert len(res['losses']) == 3 and res['finite'] and res['peak_bytes'] is None
+    assert len(set(res['losses'])) == 3  # different images, weights moved
+    assert res['seconds_per_iter'] == 2.0
+
+
+@pytest.mark.parametrize('mode,crops', [('whole', 1), ('slide', 8)])
+def test_inference_time_runs_the_mode_asked(monkeypatch, mode, crops):
+    """48x48 crops at stride 32 cover a 64x128 image in 2 x 4 windows; the warm-up call (not
+    timed: 100 s) and the 2 timed ones (1 s and 3 s) each run the backbone once per window."""
+    seen = _fake_times(monkeypatch, 'test_step', [100.0, 1.0, 3.0])
     res = inference_time(CONFIG, 'cpu', mode=mode, size=(64, 128), repeats=2,
                          cfg_options=dict(TINY))
-    assert res['seconds_per_image'] > 0 and res['peak_bytes'] is None
+    assert res['seconds_per_image'] == 2.0 and res['peak_bytes'] is None
     assert len(seen) == 3 * crops
     assert set(seen) == {(1, 3, 64, 128) if mode == 'whole' else (1, 3, 48, 48)}
 

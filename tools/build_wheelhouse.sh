@@ -72,22 +72,8 @@ log "mmseg_rga from this checkout"
 "${PIP[@]}" wheel -q --no-deps -w "$OUT" . >&2
 
 # what mmseg_rga requires, less what the host brings
-"$PYTHON" - "$OUT" "$HOST_HAS" > "$tmp/requirements.txt" <<'PY'
-import glob, sys, zipfile
-from pip._vendor.packaging.requirements import Requirement
-from pip._vendor.packaging.utils import canonicalize_name
-(wheel,) = glob.glob(f'{sys.argv[1]}/mmseg_rga-*.whl')
-with zipfile.ZipFile(wheel) as zf:
-    meta = next(n for n in zf.namelist() if n.endswith('.dist-info/METADATA'))
-    lines = zf.read(meta).decode().splitlines()
-host = {canonicalize_name(n) for n in sys.argv[2].split()}
-for line in lines:
-    if line.startswith('Requires-Dist: '):
-        req = Requirement(line.split(': ', 1)[1])
-        if canonicalize_name(req.name) not in host and not (
-                req.marker and 'extra' in str(req.marker)):
-            print(req)
-PY
+"$PYTHON" tools/wheelhouse_select.py requirements "$(ls "$OUT"/mmseg_rga-*.whl)" "$HOST_HAS" \
+  > "$tmp/requirements.txt"
 numpy_pin=()
 if [ "$(printf '%s\n' "$TORCH" 2.2 | sort -V | head -n 1)" != 2.2 ]; then
   echo "numpy<2" > "$tmp/numpy.txt"  # torch <= 2.1 is built against numpy 1.x
@@ -98,28 +84,8 @@ log "resolving $(tr '\n' ' ' < "$tmp/requirements.txt")(constraints: $PINS)"
   --find-links "$OUT" -r "$tmp/requirements.txt" -c "$PINS" "${numpy_pin[@]}" >&2
 
 # the resolved closure, walked from the requirements, without the host's and LEAVE_OUT's
-"$PYTHON" - "$tmp/report.json" "$tmp/requirements.txt" "$HOST_HAS ${LEAVE_OUT:-}" \
-  > "$tmp/fetch.txt" <<'PY'
-import json, sys
-from pip._vendor.packaging.requirements import Requirement
-from pip._vendor.packaging.utils import canonicalize_name as canon
-report, roots, skip = json.load(open(sys.argv[1])), open(sys.argv[2]).read().split('\n'), \
-    {canon(n) for n in sys.argv[3].split()}
-meta = {canon(i['metadata']['name']): i['metadata'] for i in report['install']}
-url = {canon(i['metadata']['name']): i['download_info']['url'] for i in report['install']}
-todo, keep = [Requirement(r).name for r in roots if r.strip()], set()
-while todo:
-    name = canon(todo.pop())
-    if name in skip or name in keep:
-        continue
-    keep.add(name)
-    for line in meta[name].get('requires_dist', []):
-        req = Requirement(line)
-        if req.marker is None or req.marker.evaluate({'extra': ''}):
-            todo.append(req.name)
-for name in sorted(keep - {'mmcv'}):  # the files pip resolved: no second look-up
-    print(url[name])
-PY
+"$PYTHON" tools/wheelhouse_select.py closure "$tmp/report.json" "$tmp/requirements.txt" \
+  "$HOST_HAS ${LEAVE_OUT:-}" > "$tmp/fetch.txt"
 log "fetching $(wc -l < "$tmp/fetch.txt") wheels"
 xargs "${PIP[@]}" wheel -q --no-deps -w "$OUT" < "$tmp/fetch.txt" >&2
 

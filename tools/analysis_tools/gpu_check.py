@@ -25,7 +25,7 @@ ends up to one case's time after the budget; each row gives the seconds its case
 SyncBN is turned into BN for the single-process cases. On a host without CUDA it prints one
 line and exits 0. Exit 1 when a check fails. ::
 
-    python tools/analysis_tools/gpu_check.py --budget 400 --out gpu_check.md
+    python tools/analysis_tools/gpu_check.py --budget 360 --out gpu_check.md
     python tools/analysis_tools/gpu_check.py --only numerics slide
 """
 import argparse
