@@ -13,7 +13,7 @@ FLOOR_VENV ?= .venv-floor
 PYENV_ROOT ?= $(HOME)/.pyenv
 FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python3.10)))
 
-.PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint
+.PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint wheelhouse
 
 env:
 	VENV=$(VENV) bash tools/setup_env.sh
@@ -45,3 +45,9 @@ benchmark: env
 
 lint: env
 	$(VENV)/bin/ruff check mmseg_rga tools tests
+
+# Wheels for a host without internet (docs/get_started.md, "An offline CUDA host"): run where
+# the registry is reachable; PYTHON= a Python of the host's version, TORCH= the host's torch
+# version, LEAVE_OUT= distributions to leave out (see tools/build_wheelhouse.sh)
+wheelhouse:
+	PYTHON=$(PYTHON) TORCH=$(TORCH) WHEELHOUSE=$(WHEELHOUSE) LEAVE_OUT="$(LEAVE_OUT)" bash tools/build_wheelhouse.sh

@@ -22,7 +22,8 @@ from doc_commands import REPO, collect, docstring_commands, make_targets
 
 COMMANDS = [*collect(), *docstring_commands()]
 LAUNCHERS = {'dist_train.sh': 'tools/train.py', 'slurm_train.sh': 'tools/train.py',
-             'dist_test.sh': 'tools/test.py', 'slurm_test.sh': 'tools/test.py'}
+             'dist_test.sh': 'tools/test.py', 'slurm_test.sh': 'tools/test.py',
+             'gpu_run.sh': 'tools/analysis_tools/gpu_check.py'}
 CHECKPOINT = re.compile(r'iter_(\d+)\.pth\b')
 
 

@@ -53,6 +53,7 @@ COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration / R
         'tests/test_tools.py',
     r'^bash tools/dist_train\.sh (configs/rga/pspnet_rga_cityscapes\.py|CONFIG) ':
         'tests/test_tools.py',
+    r'^make wheelhouse\b|tools/analysis_tools/gpu_run\.sh ': 'tests/test_wheelhouse.py',
 }
 SHAPES = {  # small values for size flags: --flag -> values
     '--shape': ['64', '128'], '--size': ['9'], '--nodes': ['5', '9'], '--channels': ['16'],

@@ -1,13 +1,17 @@
-"""tools/analysis_tools/gpu_check.py and its checks (mmseg_rga/analysis/device_checks.py).
+"""tools/analysis_tools/gpu_check.py and its checks (mmseg_rga/analysis/device_checks.py,
+device_timing.py).
 
 No GPU here: the tool must say so in one line and exit 0; each check runs on the CPU at a tiny
-size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviation.
+size (fp32 against fp64, a shrunk R-101 config) and must notice a planted deviation. The budget
+and the order of the cases: tests/test_gpu_budget.py.
 """
 import importlib.util
+import multiprocessing
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,8 +20,10 @@ from mmseg_rga.analysis.device_checks import (
     compare_with_fp64,
     numerics_cases,
     slide_difference,
-    train_iteration,
 )
+from mmseg_rga.analysis.device_timing import inference_time, train_iteration
+from mmseg_rga.analysis.estimate_pool import EstimatePool
+from mmseg_rga.analysis.gpu_report import Budget, Case, format_table, run_case
 from mmseg_rga.compat import FAKE_TENSOR_NEEDS, FAKE_TENSOR_TRACING
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,10 +86,48 @@ def test_compare_with_fp64_sees_a_deviation_in_values_and_gradients():
     assert err['output'] > 1e-4 and err['grad'] > 1e-4
 
 
-def test_train_iteration_on_cpu():
+def _fake_times(monkeypatch, method, seconds):
+    """device_timing's clock advanced by ``seconds`` (one per call) in the built model's
+    ``method``; returns the input shapes its backbone saw."""
+    from mmseg_rga.analysis import device_timing
+    now, steps, seen = [0.0], iter(seconds), []
+
+    def build(*args, **kwargs):
+        cfg, model = build_model(*args, **kwargs)
+        model.backbone.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+        real = getattr(model, method)
+
+        def timed(*a, **k):
+            out = real(*a, **k)
+            now[0] += next(steps)
+            return out
+        setattr(model, method, timed)
+        return cfg, model
+    build_model = device_timing.build_model
+    monkeypatch.setattr(device_timing, 'build_model', build)
+    monkeypatch.setattr(device_timing, 'clock', lambda: now[0])
+    return seen
+
+
+def test_train_iteration_on_cpu(monkeypatch):
+    """The first iteration is not timed: iterations of 100 s, 1 s and 3 s take 2 s each."""
+    _fake_times(monkeypatch, 'train_step', [100.0, 1.0, 3.0])
     res = train_iteration(CONFIG, 'cpu', batch=2, size=(64, 64), cfg_options=dict(TINY))
-    assert len(res['losses']) == 2 and res['finite'] and res['peak_bytes'] is None
-    assert res['losses'][0] != res['losses'][1]  # different images, weights moved
+    assert len(res['losses']) == 3 and res['finite'] and res['peak_bytes'] is None
+    assert len(set(res['losses'])) == 3  # different images, weights moved
+    assert res['seconds_per_iter'] == 2.0
+
+
+@pytest.mark.parametrize('mode,crops', [('whole', 1), ('slide', 8)])
+def test_inference_time_runs_the_mode_asked(monkeypatch, mode, crops):
+    """48x48 crops at stride 32 cover a 64x128 image in 2 x 4 windows; the warm-up call (not
+    timed: 100 s) and the 2 timed ones (1 s and 3 s) each run the backbone once per window."""
+    seen = _fake_times(monkeypatch, 'test_step', [100.0, 1.0, 3.0])
+    res = inference_time(CONFIG, 'cpu', mode=mode, size=(64, 128), repeats=2,
+                         cfg_options=dict(TINY))
+    assert res['seconds_per_image'] == 2.0 and res['peak_bytes'] is None
+    assert len(seen) == 3 * crops
+    assert set(seen) == {(1, 3, 64, 128) if mode == 'whole' else (1, 3, 48, 48)}
 
 
 def test_slide_difference_on_cpu():
@@ -96,14 +140,42 @@ def test_table_failed_rows_and_the_estimate():
 
     def oom():
         raise RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')
-    row = tool._guarded('train', 'x, fp32', oom)
+    row = run_case(Case('train', 'x, fp32', oom))
     assert row['status'] == 'FAIL' and 'RuntimeError: CUDA out of memory' in row['measured']
-    table = tool.format_table([row, tool._row('ddp', 'y', '1 GPU', '>= 2 GPUs', None)])
-    assert table.splitlines()[2].endswith('| FAIL |') and table.endswith('| skipped |')
+    table = format_table([row, run_case(Case('ddp', 'y', lambda: ('1 GPU', '>= 2 GPUs', None)))])
+    assert table.splitlines()[2].startswith('| train | x, fp32 | RuntimeError: CUDA out of')
+    assert '| FAIL |' in table.splitlines()[2] and '| skipped |' in table.splitlines()[3]
+    assert tool._memory(3 * 2 ** 30, 2 * 2 ** 30) == (
+        'max_memory_allocated 3.00 GiB', 'estimate 2.00 GiB (measured / estimate 1.50)')
+    assert tool._estimate(SimpleNamespace(no_estimate=True), Budget(None), None) == (
+        None, 'estimate left out (--no-estimate)')
     if not FAKE_TENSOR_TRACING:  # the train rows say why their estimate is missing
         assert tool.ESTIMATE_NA == ' ({} needs torch >= {})'.format(*FAKE_TENSOR_NEEDS)
         return
     assert tool.ESTIMATE_NA == ''
+
+    class Late:
+        def get(self, key, timeout):
+            raise multiprocessing.TimeoutError
+    assert tool._estimate(SimpleNamespace(no_estimate=False, estimates=Late()), Budget(None),
+                          None) == (None, 'estimate not ready within the budget')
+
+
+def test_estimates_come_from_worker_processes():
+    if not FAKE_TENSOR_TRACING:
+        pytest.skip('the estimator needs torch >= {1}'.format(*FAKE_TENSOR_NEEDS))
+    tool = _tool()
     demo = str(REPO / 'configs' / 'demo' / 'pspnet-rga_r18-d8_synthetic.py')
-    three, two = (tool.memory_estimate(demo, False, b, (64, 64)) for b in (3, 2))
-    assert isinstance(two, int) and three > two > 0  # the estimator's peak, bytes
+    keys = [(demo, 'train', False, 2, (64, 64)), (demo, 'whole', False, 1, (64, 128)),
+            (str(REPO / 'missing.py'), 'train', False, 2, (9, 9))]
+    pool = EstimatePool(keys, workers=2)
+    try:
+        train, whole = (pool.get(key) for key in keys[:2])
+        assert isinstance(train, int) and train > 0  # the estimator's peak, bytes
+        assert 0 < whole < train  # inference: no gradients, no optimizer state
+        # an estimate that fails leaves the row to what the GPU measured
+        none, why = tool._estimate(SimpleNamespace(no_estimate=False, estimates=pool),
+                                   Budget(None), keys[2])
+        assert none is None and why.startswith('estimate failed: FileNotFoundError'), why
+    finally:
+        pool.close()

@@ -5,9 +5,9 @@
 # with compiled ops, mmengine 0.10.7, mmsegmentation 1.2.2; the floor stack is built from the
 # README's GPU recipe by tools/setup_floor_env.sh). Needs a C++ compiler, the Python headers and
 # venv. mmcv 2.1.0 exists on PyPI only as source: the first run compiles its ops
-# (tools/mmcv_wheel.sh) into a wheel cached in ${MMCV_WHEEL_CACHE}, one folder per (Python tag,
-# torch version); later runs install that wheel in seconds. Idempotent: a finished environment is
-# detected by a stamp file.
+# (tools/mmcv_wheel.sh) into a wheel cached in ~/.cache/mmseg_rga/wheels/ (MMCV_WHEEL_CACHE
+# overrides it), one folder per (Python tag, torch version); later runs install that wheel in
+# seconds. Idempotent: a finished environment is detected by a stamp file.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +18,6 @@ pinned() { sed -n "s/^$1==//p" "$PINS"; }
 TORCH_VERSION=$(pinned torch)
 MMCV_VERSION=$(pinned mmcv)
 PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-export MMCV_WHEEL_CACHE=${MMCV_WHEEL_CACHE:-$HOME/.cache/mmseg_rga/wheels/${PYTAG}-torch-${TORCH_VERSION}}
 STAMP="$VENV/.mmseg_rga-env"
 STAMP_KEY="$PYTAG torch=${TORCH_VERSION} mmcv=${MMCV_VERSION} $(cat requirements/*.txt setup.py pyproject.toml | cksum)"
 
@@ -55,7 +54,7 @@ PY
 }
 
 if ! have_mmcv_ops; then
-  wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$MMCV_VERSION")
+  wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$TORCH_VERSION" "$MMCV_VERSION")
   "${PIP[@]}" install -q "$wheel"
 fi
 
@@ -63,7 +62,8 @@ log "installing mmseg_rga and its requirements"
 "${PIP[@]}" install -q -e ".[tests]" -c "$PINS"
 
 if ! have_mmcv_ops; then
-  echo "[setup_env] ERROR: 'import mmcv.ops' fails after install. Delete $MMCV_WHEEL_CACHE and rerun." >&2
+  echo "[setup_env] ERROR: 'import mmcv.ops' fails after install of ${wheel:-mmcv}." \
+       "Delete that wheel and rerun." >&2
   exit 1
 fi
 echo "$STAMP_KEY" > "$STAMP"

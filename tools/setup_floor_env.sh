@@ -51,7 +51,8 @@ hash -r
 torch_cmd=$(substitute X <<<"$torch_line")
 log "+ $torch_cmd"
 eval "$torch_cmd"
-wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$(sed -E 's/.*mmcv==([0-9.]+).*/\1/' <<<"$mmcv_line")")
+wheel=$(bash tools/mmcv_wheel.sh "$VENV/bin/python" "$(sed -E 's/.*torch==([0-9.]+).*/\1/' <<<"$torch_line")" \
+  "$(sed -E 's/.*mmcv==([0-9.]+).*/\1/' <<<"$mmcv_line")")
 while IFS= read -r cmd; do
   [ -n "$cmd" ] && [ "$cmd" != "$torch_cmd" ] || continue
   log "+ $cmd"

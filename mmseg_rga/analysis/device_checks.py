@@ -3,16 +3,15 @@
 * :func:`compare_with_fp64`: a function (and its module) on ``device`` in fp32 against the same
   function in fp64 on the CPU, outputs and gradients (:func:`numerics_cases` lists the relation
   path, the pooling and the RGA-SC block at the sizes the configs use);
-* :func:`train_iteration`: iterations of a config's model through mmengine's ``train_step``
-  (data preprocessor, loss, optimizer wrapper, fp32 or AMP), loss and peak device memory;
 * :func:`slide_difference`: :class:`BatchedSlideEncoderDecoder` against mmseg's
-  ``EncoderDecoder.slide_inference`` with the same weights.
+  ``EncoderDecoder.slide_inference`` with the same weights;
+* :func:`syncbn_step`: one DDP training step with SyncBN in a torchrun process.
+
+Times and peak memory of training and inference: :mod:`~mmseg_rga.analysis.device_timing`.
 
 The tests run them on the CPU at small sizes; the tool runs them on CUDA at the configs' sizes.
 """
 import copy
-import math
-import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -141,40 +140,6 @@ def random_batch(batch: int, size: Sequence[int], num_classes: int = 19, seed: i
         sample.set_metainfo(dict(img_shape=tuple(size), ori_shape=tuple(size)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
-
-
-def train_iteration(config, device: str, amp: bool = False, batch: int = 2,
-                    size: Sequence[int] = (769, 769), iters: int = 2,
-                    cfg_options: Optional[dict] = None) -> Dict[str, object]:
-    """``iters`` training iterations of the config's model (its optimizer, fp32 or AMP).
-
-    The peak is ``torch.cuda.max_memory_allocated`` of the last iteration alone (the first
-    allocates the optimizer state and runs cuDNN's benchmark when the config turns it on), as
-    mmengine's log reports it; None off CUDA.
-    """
-    from mmengine.optim import build_optim_wrapper
-
-    cfg, model = build_model(config, cfg_options)
-    model.to(device).train()
-    if device.startswith('cuda'):
-        torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark'))
-    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
-    if amp:
-        optim_cfg.update(type='AmpOptimWrapper', loss_scale='dynamic')
-    optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    losses, start = [], time.perf_counter()
-    for it in range(iters):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-        log_vars = model.train_step(random_batch(batch, size, seed=it), optim_wrapper)
-        losses.append(float(torch.as_tensor(log_vars['loss']).detach()))
-    peak = None
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device)
-    return dict(losses=losses, finite=all(math.isfinite(v) for v in losses), peak_bytes=peak,
-                seconds=time.perf_counter() - start)
 
 
 def slide_difference(config, device: str, size: Sequence[int] = (1024, 2048),
