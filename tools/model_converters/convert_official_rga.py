@@ -1,4 +1,4 @@
-"""Convert an official re-id ``RGA_Module`` checkpoint into ``RGABlock`` weights.
+r"""Convert an official re-id ``RGA_Module`` checkpoint into ``RGABlock`` weights.
 
     python tools/model_converters/convert_official_rga.py INPUT.pth[.tar] OUTPUT.pth \
         --prefix module.backbone.rga_att4. [--dst-prefix decode_head.rga.]
