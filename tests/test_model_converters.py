@@ -90,8 +90,10 @@ def _load_from(model, path):
     """What tools/train.py does with ``load_from``: fit the checkpoint, log, load it."""
     from mmseg_rga.tooling.checkpoint_fit import fit_checkpoint
     lines = []
-    logger = logging.getLogger('converter-example')
-    logger.addHandler(type('H', (logging.Handler,), {'emit': lambda s, r: lines.append(
+    logger = logging.getLogger(f'converter-example-{id(lines)}')
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(type('Lines', (logging.Handler,), {'emit': lambda s, r: lines.append(
         r.getMessage())})())
     checkpoint = torch.load(path, weights_only=True)
     fit_checkpoint(model, checkpoint, 'load_from', str(path), logger=logger)
