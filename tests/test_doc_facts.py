@@ -99,8 +99,10 @@ def foreign_work_dirs(text: str):
 @pytest.mark.parametrize('text,ok', [
     ('python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_40000.pth',
      False),
-    ('GPUS=4 bash tools/slurm_train.sh P J configs/rga/pspnet_rga_cityscapes.py work_dirs/x', False),
-    ('python tools/test.py configs/rga/a.py work_dirs/a/iter_40000.pth --out work_dirs/preds', True),
+    ('GPUS=4 bash tools/slurm_train.sh P J configs/rga/pspnet_rga_cityscapes.py work_dirs/x',
+     False),
+    ('python tools/test.py configs/rga/a.py work_dirs/a/iter_40000.pth --out work_dirs/preds',
+     True),
     ('bash tools/dist_test.sh configs/rga/a.py work_dirs/t/a/iter_1.pth 4 --work-dir '
      'work_dirs/t/a_train', True),
     ('python tools/visualize_attention.py configs/demo/b.py work_dirs/demo/rga/iter_1.pth', True)])

@@ -1,8 +1,9 @@
 """configs/rga/metafile.yaml read as mim and mmengine's inferencers read a model index:
 ``model-index.yml`` at the repo root imports the metafile,
-``BaseInferencer._get_models_from_metafile`` yields its models, and a model is looked up by ``Name`` or ``Alias`` (lower case) and built from
-its ``Config``, as ``MMSegInferencer(model=...)`` does with mmseg's own index. Every RGA config
-of the repo is there once; ``Weights`` and ``Results`` are null until something is trained."""
+``BaseInferencer._get_models_from_metafile`` yields its models, and a model is looked up by
+``Name`` or ``Alias`` (lower case) and built from its ``Config``, as
+``MMSegInferencer(model=...)`` does with mmseg's own index. Every RGA config of the repo is
+there once; ``Weights`` and ``Results`` are null until something is trained."""
 import os.path as osp
 import re
 from pathlib import Path
