@@ -1,4 +1,4 @@
-"""mmseg_rga: Relation-Aware Global Attention (RGA, CVPR 2020) for MMSegmentation 1.x."""
+"""mmseg_rga: Relation-Aware Global Attention (arXiv:1904.02998, Table 6) for MMSegmentation 1.x."""
 from pathlib import Path
 
 from setuptools import find_packages, setup

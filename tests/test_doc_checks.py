@@ -2,7 +2,9 @@
 and rewrites them to run): every ``--flag`` exists in the argparse of the tool it is given to,
 every ``make`` target exists, and every checkpoint ``iter_N.pth`` is the last one of the schedule
 it comes from: the config's ``train_cfg.max_iters``, or ``train_cfg.max_iters=N`` on the same
-command. Commands come from the docs (``doc_commands.collect``) and from the tools' docstrings.
+command. Commands come from the docs (``doc_commands.collect``) and from the tools' docstrings,
+whose examples keep their line breaks: a docstring that ends a line with ``\\`` is raw (in a
+plain one Python joins the lines, and ``help()`` prints the example as one long line).
 
 A tool's options are read from its own parser: the tool's module is loaded, ``main([])`` runs
 with ``ArgumentParser.parse_args`` replaced by a function that hands the parser back (every
@@ -128,3 +130,40 @@ def test_checkpoint_names_match_the_schedule(command):
     for iteration in map(int, CHECKPOINT.findall(command.text)):
         assert iteration == last, (f'{command.id}: iter_{iteration}.pth, but {source} trains '
                                    f'{last} iterations: `{command.text}`')
+
+
+def joined_lines(path: Path):
+    """Line numbers of the docstrings in ``path`` that end a line with ``\\`` without being raw:
+    Python drops the backslash and the newline, so ``help()`` prints the example as one line."""
+    import ast
+    source = path.read_text()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, 'body', None)
+        scopes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        if not (isinstance(node, scopes) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            continue
+        literal = ast.get_source_segment(source, body[0].value)
+        prefix = re.match(r'[a-zA-Z]*', literal).group(0)
+        if 'r' not in prefix.lower() and re.search(r'(?<!\\)(?:\\\\)*\\\n', literal):
+            found.append(body[0].lineno)
+    return found
+
+
+def test_a_joined_docstring_line_is_found(tmp_path):
+    path = tmp_path / 'tool.py'
+    path.write_text('"""Run it.\n\n    python tools/x.py A \\\n        --flag\n"""\n'
+                    'def f():\n    r"""Raw: python tools/x.py \\\n    --flag"""\n'
+                    'def g():\n    """Escaped: python tools/x.py \\\\\n    --flag"""\n')
+    assert joined_lines(path) == [1]
+
+
+SOURCES = sorted([*REPO.glob('tools/**/*.py'), *REPO.glob('mmseg_rga/**/*.py')])
+
+
+@pytest.mark.parametrize('path', SOURCES, ids=[str(p.relative_to(REPO)) for p in SOURCES])
+def test_docstring_examples_keep_their_line_breaks(path):
+    assert not joined_lines(path), (f'{path.relative_to(REPO)}: a docstring at line(s) '
+                                    f'{joined_lines(path)} ends a line with "\\" but is not raw')

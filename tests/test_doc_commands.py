@@ -241,9 +241,11 @@ def run_documented(text, where, sandbox, trainer):
 
 
 def _official_checkpoint(path):
+    """An official re-id checkpoint's layout: rga_att4 (2048 channels, 16x8 nodes) and others."""
     import torch
 
     from mmseg_rga.testing import OfficialRGAModule
-    module = OfficialRGAModule(16, 30, cha_ratio=4, spa_ratio=4, down_ratio=2)
-    torch.save({'state_dict': {f'module.rga_att4.{k}': v
-                               for k, v in module.state_dict().items()}}, path)
+    module = OfficialRGAModule(2048, 16 * 8)
+    state = {f'backbone.rga_att4.{k}': v for k, v in module.state_dict().items()}
+    state['backbone.conv1.weight'] = torch.zeros(64, 3, 7, 7)
+    torch.save({'state_dict': state, 'epoch': 600}, path)

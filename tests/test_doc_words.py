@@ -6,6 +6,9 @@ where they were measured.
   "the issue" or the machine it was written on. References to
   other repositories are kept: ``owner/repo#123`` and ``owner/repo at commit <hash>``.
 * The code, configs and tests: the same words, except numbers and hashes (code holds hex data).
+* Every Markdown file, outside code blocks: no number is sourced by a host named only by where
+  the text was written ("this machine", "this CPU", "here"), by a guess ("likely") or by
+  "unknown"/"not written down"; a measurement names its CPU model, threads, date and command.
 * README.md: a paragraph that gives a time names the CPU model, the threads, the date and the
   command, or links the page in docs/ that lists those runs.
 """
@@ -29,6 +32,15 @@ WORDS = [  # (what it is, pattern); case-insensitive
 DOC_ONLY = [
     ('an issue reference', r'(?<![\w/.-])#\d+\b'),
     ('a commit hash', r'\b(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b'),  # long numbers: 1,502,538
+]
+HOST_WORDS = [  # (what it is, pattern); Markdown prose only, case-insensitive
+    ('a host named by "this"',
+     r'\bthis\s+(?:[a-z-]+\s+)?(?:machine|host|cpu|computer|server|box|laptop)\b'),
+    ('"here" as a place', r'\bhere\b'),
+    ('a guess', r'\blikely\b'),
+    ('"unknown" as a source',
+     r'\bunknown\b(?!\s+(?:`|\w+\s+keys?\b|keys?\b|types?\b|flags?\b|options?\b))'),
+    ('a source that was not kept', r'\bnot\s+written\s+down\b'),
 ]
 EXTERNAL = re.compile(r'[\w.-]+/[\w.-]+#\d+|[\w.-]+/[\w.-]+ at commit [0-9a-f]{7,40}')
 
@@ -62,6 +74,22 @@ def _offending(paths, doc):
             for what, text in process_words(line, doc)]
 
 
+def host_words(line: str):
+    """What ``line`` (Markdown prose) gives as a source that is not one (a list of (what, text))."""
+    return [(what, m.group(0)) for what, pattern in HOST_WORDS
+            for m in re.finditer(pattern, line, flags=re.I)]
+
+
+def _prose_lines(path: Path):
+    """(line number, line) of a Markdown file outside fenced code blocks."""
+    fenced = False
+    for n, line in enumerate(path.read_text().split('\n'), 1):
+        if line.lstrip().startswith('```'):
+            fenced = not fenced
+        elif not fenced:
+            yield n, line
+
+
 def test_the_scan_sees_docs_and_code():
     names = {str(p.relative_to(REPO)) for p in DOCS}
     assert {'README.md', 'CHANGELOG.md', 'docs/usage.md', 'configs/rga/README.md'} <= names
@@ -82,6 +110,28 @@ def test_process_words_are_found(line):
     'the [five-minute check](#the-five-minute-check)', '1,502,538 parameters', 'issues no error'])
 def test_references_and_numbers_are_not_process_words(line):
     assert not process_words(line, doc=True)
+
+
+@pytest.mark.parametrize('line', [  # each one was once in these docs
+    'on a host whose CPU model was not ' + 'written down with them', 'is ' + 'likely, not certain',
+    'on this ' + 'CPU they take 0.17-0.38', 'did not fit the time this ' + 'machine had',
+    'How to read it: on this loaded ' + 'CPU much of', 'not verified (no GPU ' + 'here)',
+    'a 2-core x86 host, CPU model ' + 'unknown', 'the few that cannot run ' + 'here'])
+def test_host_words_are_found(line):
+    assert host_words(line)
+
+
+@pytest.mark.parametrize('line', [
+    'an unknown `rga_cfg` key', 'an unknown key is an error', 'unknown `type`', 'wherever',
+    'AMD EPYC (family 23, model 1), 2 cores, 1 thread, 2026-12-04', 'there is no GPU run'])
+def test_sources_and_error_words_are_not_host_words(line):
+    assert not host_words(line)
+
+
+def test_docs_name_their_sources():
+    found = [f'{p.relative_to(REPO)}:{n}: {what}: {text!r}' for p in DOCS
+             for n, line in _prose_lines(p) for what, text in host_words(line)]
+    assert not found, '\n'.join(found)
 
 
 def test_docs_speak_of_the_project():

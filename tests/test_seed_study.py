@@ -103,6 +103,7 @@ def test_seed_study_tiny(tmp_path):
     assert runs['baseline']['0']['mIoU'] != runs['baseline']['1']['mIoU']
     md = (work / 'study.md').read_text()
     assert '| mean +- std |' in md and 'Verdict:' in md and '| road |' in md
+    assert 'Machine: ' in md and 'torch threads: 1' in md and study['machine']['cpu']
     image = cv2.imread(str(work / 'study.png'))
     assert image is not None and image.shape[1] > 500
     # a second call reuses the finished runs

@@ -1,4 +1,4 @@
-"""Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` plus the plugin's runtime fixes.
+r"""Test (and evaluate) a segmentor: mmseg's ``tools/test.py`` plus the plugin's runtime fixes.
 
 Same flags and Runner as mmseg 1.2.2's script; in addition it works without ``pip install -e .``
 (repo root on ``sys.path``, ``mmseg_rga`` imported), loads checkpoints weights-only with an
@@ -9,7 +9,8 @@ trained at another ``rga_cfg.pooled_size``) instead of testing RGA weights left 
 See ``tools/train.py`` for details.
 
 Examples:
-  python tools/test.py configs/rga/pspnet_rga_cityscapes.py work_dirs/psp_rga/iter_40000.pth
+  python tools/test.py configs/rga/pspnet_rga_cityscapes.py \
+      work_dirs/pspnet_rga_cityscapes/iter_40000.pth
   python tools/test.py CONFIG CKPT --tta --out work_dirs/preds
 """
 import argparse

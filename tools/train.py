@@ -18,7 +18,7 @@ Differences from mmseg 1.2.2's script (same flags, same Runner):
     (``mmseg_rga/tooling/checkpoint_fit.py``).
 
 Examples:
-  python tools/train.py configs/rga/pspnet_rga_cityscapes.py --work-dir work_dirs/psp_rga
+  python tools/train.py configs/rga/pspnet_rga_cityscapes.py  # -> work_dirs/pspnet_rga_cityscapes/
   bash tools/dist_train.sh configs/rga/pspnet_rga_cityscapes.py 4 --amp
 """
 import argparse

@@ -1,4 +1,4 @@
-"""Visualize the gates of every RGA block of a trained model on some images.
+r"""Visualize the gates of every RGA block of a trained model on some images.
 
     python tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out DIR \
         [--device cpu] [--top-k 4] [--opacity 0.5] [--slide] [--cfg-options k=v ...] [--unsafe-load]

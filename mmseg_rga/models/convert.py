@@ -1,13 +1,14 @@
 """Convert a state dict of the official re-id ``RGA_Module`` into :class:`RGABlock` keys.
 
-The official module (Relation-Aware-Global-Attention-Networks, ``models/rga_modules.py``) is
-``RGA_Module(in_channel, in_spatial, use_spatial, use_channel, cha_ratio, spa_ratio,
-down_ratio)``; it applies the spatial branch, then the channel branch. Its weights load into
-``RGABlock(in_channel, pooled_size=(h, w), order='SC', ratio_channel=cha_ratio,
-ratio_spatial=spa_ratio, ratio_logit=down_ratio)`` with h * w == in_spatial (use order 'S' or 'C'
-when the official module had only one branch)::
+The official module (microsoft/Relation-Aware-Global-Attention-Networks,
+``reid/models/models_utils/rga_modules.py``) is ``RGA_Module(in_channel, in_spatial, use_spatial,
+use_channel, cha_ratio, spa_ratio, down_ratio)``; it applies the spatial branch, then the channel
+branch. Its weights load into ``RGABlock(in_channel, pooled_size=(h, w), order='SC',
+ratio_channel=cha_ratio, ratio_spatial=spa_ratio, ratio_logit=down_ratio)`` with
+h * w == in_spatial (use order 'S' or 'C' when the official module had only one branch)::
 
-    official = torch.load('rga_checkpoint.pth')['state_dict']        # keys '...gx_spatial.0.weight'
+    official = torch.load('checkpoint.pth.tar')['state_dict']  # 'backbone.rga_att4.W_spatial...'
+    block = RGABlock(2048, pooled_size=(16, 8), order='SC')    # rga_att4: 2048 channels, 128 nodes
     block.load_state_dict(convert_official_rga(official, prefix='backbone.rga_att4.'))
 
 Both store the relation embedding as a (K, 2N, 1, 1) conv weight whose first N inputs act on the

@@ -1,16 +1,17 @@
-"""Table 6 from the metrics ``tools/test.py`` wrote: paper train/val, ours train/val, differences.
+r"""Table 6 from the metrics ``tools/test.py`` wrote: paper train/val, ours train/val, differences.
 
-Work-dir layout (what the commands in configs/rga/README.md, "Collecting Table 6", produce)::
+Work-dir layout (what the commands of docs/train_test.md, "Collecting Table 6", produce)::
 
     WORK_DIR/<config name>/<timestamp>/<timestamp>.json         val split (the config's test set)
-    WORK_DIR/<config name>_train/<timestamp>/<timestamp>.json   train split (--cfg-options below)
+    WORK_DIR/<config name>_train/<timestamp>/<timestamp>.json   train split (docs/train_test.md)
 
-``<config name>`` is the config file's name without ``.py`` (``tools/test.py``'s default work
-dir under ``work_dirs/``); the json is what mmengine's ``LoggerHook`` writes at the end of
-``tools/test.py --work-dir DIR``. The newest json (by modification time) holding an ``mIoU``
-wins; the checkpoint it was computed from is read from the log beside it. A config with no such
-json is printed as ``missing``: nothing is guessed. Differences are ours minus the paper's,
-in mIoU points.
+``<config name>`` is the config file's name without ``.py``. mmseg's default work dir is
+``work_dirs/<config name>``, so ``WORK_DIR=work_dirs`` reads the runs made without
+``--work-dir`` (not those of the short-name configs such as ``pspnet_rga_cityscapes.py``).
+The json is what mmengine's ``LoggerHook`` writes at the end of a ``tools/test.py`` run; the
+newest one (by modification time) holding an ``mIoU`` wins, and the checkpoint it was computed
+from is read from the log beside it. A config with no such json is printed as ``missing``:
+nothing is guessed. Differences are ours minus the paper's, in mIoU points.
 
     python tools/analysis_tools/collect_table6.py work_dirs/table6_paper --family paper
     python tools/analysis_tools/collect_table6.py work_dirs/table6_mmseg --family mmseg \

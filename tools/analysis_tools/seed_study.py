@@ -10,7 +10,8 @@ the initial weights and the data order; the dataset is the same for every seed. 
 ``tools/train.py`` + ``tools/test.py`` in a subprocess (``--jobs`` of them at a time); a finished
 run (its ``result.json``) is reused, so an interrupted study resumes. Prints mean +- std mIoU
 per model, the per-seed paired differences, per-class IoU deltas and a paired t-test verdict;
-writes ``study.md``, ``study.json`` and ``study.png`` into the work dir.
+writes ``study.md`` (headed by the machine: CPU model, threads, versions, date), ``study.json``
+and ``study.png`` into the work dir.
 """
 import argparse
 import json
@@ -30,7 +31,9 @@ REPO = str(ROOT)
 from mmseg_rga.tooling.errors import ToolError, add_debug_argument, run_main  # noqa: E402
 from mmseg_rga.tooling.experiment import (  # noqa: E402
     data_root_options,
+    describe_machine,
     final_checkpoint,
+    machine_summary,
     read_test_metrics,
     run_tool,
     schedule_options,
@@ -152,7 +155,7 @@ def summarize(results, seeds):
                 verdict=verdict)
 
 
-def markdown(summary, seeds, args, command):
+def markdown(summary, seeds, args, command, machine):
     b, r, d = summary['baseline'], summary['rga'], summary['diff']
     lines = ['| seed | PSPNet mIoU (%) | PSPNet + RGA-SC mIoU (%) | RGA-SC - PSPNet |',
              '|---:|---:|---:|---:|']
@@ -162,7 +165,7 @@ def markdown(summary, seeds, args, command):
                  f'| {d[0]:+.2f} +- {d[1]:.2f} |')
     lines += ['', '| class | IoU delta, mean +- std over seeds |', '|---|---:|']
     lines += [f'| {c} | {m:+.2f} +- {s:.2f} |' for c, (m, s) in summary['per_class'].items()]
-    head = [f'`{command}`', '',
+    head = [f'`{command}`', '', f'Machine: {describe_machine(machine)}.', '',
             f'{len(seeds)} seeds (randomness.seed = {", ".join(map(str, seeds))}: init and data '
             f'order), {args.iters} iterations of batch {args.batch_size} per run, '
             f'{args.num_train} train / {args.num_val} val generated {args.size[0]}x{args.size[1]}'
@@ -259,12 +262,15 @@ def main(argv=None):
     seeds = list(range(args.seeds))
     results = run_all(args, seeds)
     summary = summarize(results, seeds)
-    md = markdown(summary, seeds, args, command)
+    machine = machine_summary()  # whose numbers these are: CPU, threads, versions, date
+    if args.threads:  # what each run had (the runs are subprocesses with OMP_NUM_THREADS set)
+        machine.update(torch_threads=str(args.threads), omp_num_threads=str(args.threads))
+    md = markdown(summary, seeds, args, command, machine)
     print('\n' + md)
     with open(osp.join(args.work_dir, 'study.md'), 'w') as f:
         f.write(md)
     with open(osp.join(args.work_dir, 'study.json'), 'w') as f:
-        json.dump(dict(settings=vars(args), command=command, summary=summary,
+        json.dump(dict(settings=vars(args), command=command, machine=machine, summary=summary,
                        results=results), f, indent=2, default=list)
     plot(summary, seeds, osp.join(args.work_dir, 'study.png'))
     print(f'wrote study.md, study.json and study.png to {args.work_dir}')

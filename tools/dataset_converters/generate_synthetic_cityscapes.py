@@ -1,4 +1,4 @@
-"""Write a synthetic street-scene dataset in the Cityscapes layout (train ids, 255 = ignore), or
+r"""Write a synthetic street-scene dataset in the Cityscapes layout (train ids, 255 = ignore), or
 in ADE20K's (labels 0-150, 0 = ignore through reduce_zero_label, images of varied sizes).
 
     python tools/dataset_converters/generate_synthetic_cityscapes.py \

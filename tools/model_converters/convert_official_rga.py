@@ -1,14 +1,16 @@
-"""Convert an official re-id ``RGA_Module`` checkpoint into ``RGABlock`` weights.
+r"""Convert an official re-id ``RGA_Module`` checkpoint into ``RGABlock`` weights.
 
     python tools/model_converters/convert_official_rga.py INPUT.pth[.tar] OUTPUT.pth \
-        --prefix module.backbone.rga_att4. [--dst-prefix decode_head.rga.]
+        --prefix backbone.rga_att4. [--dst-prefix neck.rga_blocks.0.]
 
-INPUT is the official checkpoint (a state dict, or a dict holding one under ``state_dict``);
-``--prefix`` selects one RGA module in it. OUTPUT holds ``{'state_dict': ...}`` with
-:class:`~mmseg_rga.models.rga.RGABlock` keys (prefixed by ``--dst-prefix``, e.g. to load into a
-model's ``decode_head.rga``); build the block as ``RGABlock(in_channel, pooled_size=(h, w),
-order='SC', ratio_channel=cha_ratio, ratio_spatial=spa_ratio, ratio_logit=down_ratio)`` with
-h * w == in_spatial (see ``mmseg_rga/models/convert.py``).
+INPUT is the official checkpoint (a state dict, or a dict holding one under ``state_dict``, as
+the official re-id checkpoints do); ``--prefix`` selects one RGA module in it
+(``backbone.rga_att1.`` ... ``backbone.rga_att4.``). OUTPUT holds ``{'state_dict': ...}`` with
+:class:`~mmseg_rga.models.rga.RGABlock` keys, prefixed by ``--dst-prefix``: the module path of
+the block in the model that loads it, e.g. ``neck.rga_blocks.0.`` for the C5 neck, which fits
+``rga_att4`` (2048 channels, 16x8 nodes; docs/usage.md). The block is ``RGABlock(in_channel,
+pooled_size=(h, w), order='SC', ratio_channel=cha_ratio, ratio_spatial=spa_ratio,
+ratio_logit=down_ratio)`` with h * w == in_spatial (see ``mmseg_rga/models/convert.py``).
 """
 import argparse
 import os
@@ -30,9 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('input', help='official checkpoint (.pth or .pth.tar)')
     parser.add_argument('output', help='converted checkpoint (.pth)')
     parser.add_argument('--prefix', default='',
-                        help="the RGA module's key prefix in INPUT, e.g. 'module.rga_att4.'")
+                        help="the RGA module's key prefix in INPUT, e.g. 'backbone.rga_att4.'")
     parser.add_argument('--dst-prefix', default='',
-                        help="prefix of the converted keys, e.g. 'decode_head.rga.'")
+                        help="prefix of the converted keys, e.g. 'neck.rga_blocks.0.'")
     add_debug_argument(parser)
     return parser.parse_args(argv)
 
