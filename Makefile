@@ -1,5 +1,5 @@
 # One command each: `make demo` and `make test` set up .venv when missing (tools/setup_env.sh;
-# the first run compiles mmcv's ops, 6-27 min on the 2-core machines we timed; later runs reuse
+# the first run compiles mmcv's ops (docs/get_started.md lists the recorded times); later runs reuse
 # the cached wheel).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python

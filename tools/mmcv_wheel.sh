@@ -6,7 +6,7 @@
 #
 # The cache is ${MMCV_WHEEL_CACHE:-~/.cache/mmseg_rga/wheels/<python tag>-torch-<version>/}, one
 # folder per (Python tag, torch version); tools/setup_env.sh and tools/build_wheelhouse.sh both
-# take their wheel from here. A build (6-27 minutes on 2 cores) runs `pip wheel mmcv==VERSION`
+# take their wheel from here. A build (minutes on 2 cores; docs/get_started.md lists the recorded times) runs `pip wheel mmcv==VERSION`
 # with MMCV_WITH_OPS=1 FORCE_CUDA=0 and no GPU visible: mmcv's setup.py compiles CUDA kernels
 # whenever torch sees a GPU, and the plugin needs none of them. It runs in PYTHON when PYTHON
 # has that torch (build tools are added to it), otherwise in a temporary venv of PYTHON with torch from the registry (numpy<2
@@ -51,7 +51,7 @@ fi
 "$builder" -m pip install -q --disable-pip-version-check wheel ninja packaging "setuptools<82" >&2
 
 log "building mmcv==$MMCV_VERSION with compiled CPU ops for $PYTAG, torch $TORCH_VERSION" \
-    "(first run only, 6-27 min on 2 cores)"
+    "(first run only; minutes on 2 cores)"
 mkdir -p "$CACHE" "$tmp/dist"
 CUDA_VISIBLE_DEVICES='' MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
   "$builder" -m pip --disable-pip-version-check wheel --no-build-isolation --no-deps \
