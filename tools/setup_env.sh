@@ -35,7 +35,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 # torch first, pinned: an unpinned torch pulls a multi-GB CUDA build. TORCH_INDEX_URL picks the
 # index (https://download.pytorch.org/whl/cpu: the CPU build, about 200 MB; the default index
-# serves a CUDA build of about 3 GB on Linux), TORCH_WHEEL a torch wheel file of that version.
+# serves a CUDA build of about 3 GB on Linux), TORCH_WHEEL a torch wheel file of the pinned release.
 log "installing torch==${TORCH_VERSION} ($PINS${TORCH_INDEX_URL:+, index $TORCH_INDEX_URL}${TORCH_WHEEL:+, $TORCH_WHEEL})"
 if [ -n "${TORCH_WHEEL:-}" ]; then
   "${PIP[@]}" install -q "$TORCH_WHEEL"
