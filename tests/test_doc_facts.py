@@ -130,3 +130,45 @@ def test_test_counts_live_in_one_place():
     counts = [f'{doc.relative_to(REPO)}:{n}' for doc in DOCS for n, text in _paragraphs(doc)
               if re.search(r'\b\d+ passed\b', text)]
     assert counts and all(c.startswith('docs/development.md:') for c in counts), counts
+
+
+def _table(text: str, header: str):
+    """The rows (lists of cells) of the Markdown table whose header line starts with ``header``."""
+    rows = []
+    for line in text[text.index(header):].splitlines()[2:]:
+        if not line.startswith('|'):
+            break
+        rows.append([cell.strip() for cell in line.strip('|').split('|')])
+    return rows
+
+
+def test_table6_baselines_are_mmsegs_published_runs():
+    """docs/table6.md's mIoU, memory and log links are the installed mmseg's metafiles'."""
+    import mmseg
+    from mmengine.fileio import load
+    text = (REPO / 'docs' / 'table6.md').read_text()
+    rows = _table(text, '| config | val mIoU, 40k / 80k')
+    assert len(rows) == 3
+    for cells in rows:
+        method = re.match(r'`(\w+)_r101', cells[0]).group(1)
+        meta = {m['Name']: m for m in load(str(Path(mmseg.__file__).parent / '.mim' / 'configs' /
+                                                method / 'metafile.yaml'))['Models']}
+        runs = [meta[f'{method}_r101-d8_4xb2-{s}_cityscapes-769x769'] for s in ('40k', '80k')]
+        assert cells[1] == ' / '.join(f'{r["Results"]["Metrics"]["mIoU"]:.2f}' for r in runs)
+        assert cells[2] == ' / '.join(f'{r["Results"]["Metrics"]["mIoU(ms+flip)"]:.2f}'
+                                      for r in runs)
+        assert float(cells[3]) == runs[0]['Metadata']['Memory (GB)']
+        assert re.findall(r'\((https://[^)]+)\)', cells[5]) == [r['Training log'] for r in runs]
+
+
+def test_table6_cost_is_its_own_arithmetic():
+    """Every estimate row: s/iter = 0.83 x GFLOPs / 512.86, hours = s/iter x iters x 4 / 3600."""
+    text = (REPO / 'docs' / 'table6.md').read_text()
+    rows = [*_table(text, '| config `…_r101-d8_4xb2-{40k,80k}'),
+            *_table(text, '| config `…_r101-d8_4xb2-40k_cityscapes-769x769` | GFLOPs')]
+    assert len(rows) == 16
+    for name, gflops, _, seconds, hours in rows:
+        s = 0.83 * float(gflops) / 512.86
+        assert abs(float(seconds) - s) < 0.006, name
+        for iters, h in zip((40000, 80000), hours.split(' / ')):
+            assert h == '–' or abs(float(h) - s * iters * 4 / 3600) < 0.6, (name, h)
