@@ -99,7 +99,8 @@ def compare_at_shapes(sess, module: torch.nn.Module, shapes: Sequence[Tuple[int,
     generator = torch.Generator().manual_seed(seed)
     for height, width in shapes:
         inputs = torch.randn(batch, 3, height, width, generator=generator)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # mmseg's resize: align_corners advice
             expected = module(inputs).numpy()
         got = run(sess, inputs.numpy())
         if got.shape != expected.shape:
