@@ -1,14 +1,21 @@
-"""FixedSizePool's matrices built in an exported graph from the runtime size
-(:mod:`mmseg_rga.models.fixed_size_graph`): the same matrices as the eager cache, bit for bit, in
-PyTorch and in onnxruntime, and one exported block that pools every input size."""
+"""Pooling matrices built in an exported graph from the runtime size: FixedSizePool's
+(:mod:`mmseg_rga.models.fixed_size_graph`), the same as the eager cache bit for bit in PyTorch
+and in onnxruntime, one exported block pooling every input size; adaptive average pooling's
+(:mod:`mmseg_rga.models.adaptive_pool_graph`), torch's bins."""
 import warnings
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmseg_rga.compat import onnx_torchscript_kwargs
 from mmseg_rga.models import RGABlock
+from mmseg_rga.models.adaptive_pool_graph import (
+    GraphAdaptiveAvgPool2d,
+    adaptive_avg_matrix,
+    use_graph_adaptive_pools,
+)
 from mmseg_rga.models.fixed_size import FixedSizePool
 from mmseg_rga.models.fixed_size_graph import graph_matrices
 
@@ -72,3 +79,31 @@ def test_one_exported_block_pools_every_size_like_eager(tmp_path, align_corners)
         with torch.no_grad():
             np.testing.assert_allclose(pooled, block.pool.pool(x).numpy(), rtol=0, atol=1e-5)
             np.testing.assert_allclose(out, block(x).numpy(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('pooled', [(1, 2), (2, 3), (6, 6), (7, 5)])
+def test_adaptive_pool_matrices_are_torchs_bins(pooled):
+    """Adaptive average pooling as matmuls built from the size (int or traced) is torch's."""
+    torch.manual_seed(0)
+    for height, width in [(1, 1), (3, 2), (8, 12), (13, 11), (97, 33)]:
+        x = torch.randn(2, 3, height, width, dtype=torch.float64)
+        rows, cols = (adaptive_avg_matrix(height, pooled[0], x.dtype),
+                      adaptive_avg_matrix(width, pooled[1], x.dtype))
+        for traced, matrix in ((torch.tensor(height), rows), (torch.tensor(width), cols)):
+            length = int(traced)
+            assert torch.equal(adaptive_avg_matrix(traced, matrix.shape[0], x.dtype), matrix)
+            assert matrix.shape == (matrix.shape[0], length)
+        torch.testing.assert_close(torch.matmul(torch.matmul(rows, x), cols.t()),
+                                   F.adaptive_avg_pool2d(x, pooled), rtol=0, atol=1e-12)
+
+
+def test_graph_adaptive_pools_replace_all_but_global_ones_and_keep_eager_results():
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(3), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d((2, 6))))
+    x = torch.randn(1, 2, 13, 11)
+    expected = [m(x) for m in (model[0], model[1], model[2])]
+    assert use_graph_adaptive_pools(model) == 2
+    assert type(model[0]) is GraphAdaptiveAvgPool2d and type(model[2][0]) is GraphAdaptiveAvgPool2d
+    assert type(model[1]) is torch.nn.AdaptiveAvgPool2d  # exports as GlobalAveragePool already
+    for module, ref in zip((model[0], model[1], model[2]), expected):
+        assert torch.equal(module(x), ref)

@@ -29,7 +29,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tiny_psp(tiny_model):
-    """The same backbone under an RGA-PSP head (adaptive pooling), as files."""
+    """The same backbone under an RGA-PSP head (adaptive pooling to 2, 3 and 6 bins), as files."""
     return write_tiny_model(tiny_model[0].parent, 'tiny_psp', TINY_PSP_CONFIG)
 
 
@@ -129,6 +129,8 @@ def test_dynamo_exporter_names_the_torch_it_needs(tiny_model, tmp_path):
     (('{ckpt}', '--shape', 64, 64, '--dynamic', '--check-shape', 32, 0),
      '--check-shape needs two positive ints'),
     (('{ckpt}', '--shape', 64, 64, '--opset', 11), '--opset must be >= 13'),
+    (('{ckpt}', '--shape', 64, 64, '--dynamic', '--opset', 99),
+     'error: the torchscript exporter failed at opset 99: '),
     (('{ckpt}', '--shape', 64, 64, '--dynamic', '--exporter', 'dynamo'),
      '--dynamic needs --exporter torchscript'),
     (('{ckpt}', '--shape', 64, 64, '--cfg-options',
@@ -145,15 +147,18 @@ def test_pytorch2onnx_bad_inputs_one_line_error(tiny_model, tmp_path, args, matc
     assert match in run.stderr.strip().splitlines()[-1]
 
 
-def test_adaptive_pooling_the_tracer_cannot_export_is_one_line(tiny_psp, tmp_path):
-    config, checkpoint, _ = tiny_psp
-    run = _tool(config, checkpoint, '--shape', 64, 96, '--exporter', 'torchscript', '--out',
-                tmp_path / 'psp.onnx')  # an 8x12 map: 3 and 6 bins do not divide 8
-    assert run.returncode == 1 and 'Traceback' not in run.stderr
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith('error: the torchscript exporter cannot export this model: '
-                           'Unsupported: ONNX export of operator adaptive_avg_pool2d'), last
-    assert 'adaptive pooling, e.g. the PSP pyramid' in last
+def test_one_dynamic_psp_file_matches_pytorch_at_every_size(tiny_psp, tmp_path):
+    """PSP's adaptive pooling (1, 2, 3, 6 bins) in one dynamic file: at 64x96 (an 8x12 map
+    that 3 and 6 bins do not divide) and at other sizes."""
+    config, checkpoint, model = tiny_psp
+    out = tmp_path / 'psp.onnx'
+    run = _tool(config, checkpoint, '--shape', 64, 96, '--dynamic', '--out', out)
+    assert run.returncode == 0, run.stderr[-3000:]
+    session = _session(out)
+    for height, width in [(64, 96)] + OTHER_SIZES:
+        images = torch.randn(2, 3, height, width)
+        (got,) = session.run(None, {'input': images.numpy()})
+        assert float(abs(got - whole_logits(model, images)).max()) < 1e-4, (height, width)
 
 
 @NEEDS_DYNAMO_EXPORT

@@ -42,11 +42,15 @@ class WholeImageSegmentor(torch.nn.Module):
 
     The image meta is the input's own size, read from the tensor (a value of the graph while
     exporting), so that the final resize follows the runtime size. Whole mode reads the first
-    image's meta only: one meta keeps the batch axis free.
+    image's meta only: one meta keeps the batch axis free. The segmentor's adaptive average
+    pools (PSP pyramids) are swapped, in place, for ones that export as matmuls built from the
+    runtime size (:mod:`mmseg_rga.models.adaptive_pool_graph`; torch's kernel in eager mode).
     """
 
     def __init__(self, segmentor: torch.nn.Module):
         super().__init__()
+        from mmseg_rga.models.adaptive_pool_graph import use_graph_adaptive_pools
+        use_graph_adaptive_pools(segmentor)
         self.segmentor = segmentor
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

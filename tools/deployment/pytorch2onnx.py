@@ -20,6 +20,7 @@ fixed size only; the default there otherwise).
 import argparse
 import os
 import os.path as osp
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from mmseg_rga.tooling.errors import (  # noqa: E402
     ToolError,
     add_debug_argument,
     missing_config_message,
+    raised_at,
     run_main,
 )
 from mmseg_rga.tooling.onnx_export import (  # noqa: E402
@@ -110,16 +112,16 @@ def build_segmentor(args):
 
 
 def exporter_message(err):
-    """The exporter's complaint on one line, without its boilerplate; a hint for adaptive
-    pooling (PSP heads), which the TorchScript exporter takes only at sizes it divides."""
+    """The exporter's complaint on one line, without its boilerplate, or None when ``err`` was
+    not raised by torch.onnx / torch.export (a bug elsewhere, reported as one)."""
+    where = raised_at(err)
+    inside = re.search(r'torch[/\\](onnx|export|_dynamo)[/\\]', where.filename if where else '')
+    if not (type(err).__module__.startswith('torch.onnx') or inside):
+        return None
     text = ' '.join(str(err).split())
     for cut in ('. Please feel free', ' [Caused by', ' For more information'):
         text = text.split(cut)[0]
-    if 'adaptive_avg_pool2d' in text:
-        text += (' (adaptive pooling, e.g. the PSP pyramid: the TorchScript exporter needs a '
-                 'fixed --shape whose feature map every bin count divides; --exporter dynamo '
-                 '(torch >= 2.5) exports any fixed size)')
-    return text[:600]
+    return f'{type(err).__name__}: {text[:500]}'
 
 
 def export(args, module):
@@ -130,10 +132,11 @@ def export(args, module):
     try:
         export_onnx(module, sample, out, args.exporter, args.dynamic, args.opset)
     except Exception as err:  # noqa: B902  (the exporters raise many types for one problem)
-        if not type(err).__module__.startswith(('torch.onnx', 'torch._dynamo', 'torch.export')):
+        message = exporter_message(err)
+        if message is None:
             raise
-        raise ToolError(f'the {args.exporter} exporter cannot export this model: '
-                        f'{exporter_message(err)}') from None
+        raise ToolError(f'the {args.exporter} exporter failed at opset {args.opset}: '
+                        f'{message}') from None
     axes = 'batch, height and width' if args.dynamic else 'no'
     print(f'saved {out} (input (B, 3, H, W) traced at {tuple(args.shape)}, opset '
           f'{args.opset}, {args.exporter} exporter, {axes} dynamic axes)')
