@@ -2,11 +2,13 @@
 match with PyTorch at other sizes, in one run.
 
 Builds the config's segmentor with random weights (BN statistics set from one training-mode
-forward, so that the logits have a realistic scale), exports it with the TorchScript exporter
-at ``--shape`` twice, fixed-size and with ``--dynamic`` (batch, height and width free), then
-times both files in onnxruntime on the same input, interleaved run by run (best of
-``--repeats`` after one warm-up each), and prints their ratio. Each ``--check-shape`` runs the
-dynamic file at that size and prints its max abs difference to PyTorch's ``encode_decode``;
+forward, so that the logits have a realistic scale; each variance at least a tenth of its
+layer's mean, as a channel that random weights leave constant would amplify rounding), exports
+it with the TorchScript exporter at ``--shape`` twice, fixed-size and with ``--dynamic``
+(batch, height and width free), then times both files in onnxruntime on the same input,
+interleaved run by run (best of ``--repeats`` after one warm-up each), and prints their ratio.
+Each ``--check-shape`` runs the dynamic file at that size and prints its max abs difference to
+PyTorch's ``encode_decode`` (``--fp64``: and PyTorch's own float32 error there);
 above ``--atol`` the tool exits 1::
 
     python tools/analysis_tools/benchmark_onnx.py configs/rga/fcn_rga_cityscapes.py \\
@@ -42,8 +44,11 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=positive_int, default=3, help='timed runs per file')
     parser.add_argument('--threads', type=positive_int, default=2,
                         help='torch and onnxruntime intra-op threads (default 2)')
-    parser.add_argument('--atol', type=float, default=1e-3,
-                        help='max abs logit difference to PyTorch accepted (default 1e-3)')
+    parser.add_argument('--atol', type=float, default=1e-2,
+                        help='max abs logit difference to PyTorch accepted (default 1e-2)')
+    parser.add_argument('--fp64', action='store_true',
+                        help="also print PyTorch's own float32 error at each size (against "
+                        'the model in float64): the scale a difference to PyTorch is judged on')
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     if not os.path.exists(args.config) and os.path.exists(os.path.join(ROOT, args.config)):
@@ -75,6 +80,9 @@ def build_module(config):
     module = WholeImageSegmentor(model)
     with torch.no_grad():
         module.train()(torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)))
+        for bn in model.modules():  # channels random weights leave (almost) constant would
+            if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):  # amplify rounding
+                bn.running_var.clamp_(min=float(bn.running_var.mean()) * 0.1)
     return module.eval()
 
 
@@ -89,6 +97,16 @@ def best_times(sessions, inputs, repeats):
             if rep:
                 times[kind].append(time.perf_counter() - start)
     return {kind: min(t) for kind, t in times.items()}
+
+
+def fp32_error(module, height, width):
+    """Max abs difference of the float32 logits to the float64 ones on a random input."""
+    inputs = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        single = module(inputs)
+        double = module.double()(inputs.double())
+    module.float()
+    return float((single.double() - double).abs().max())
 
 
 def main(argv=None):
@@ -117,6 +135,8 @@ def main(argv=None):
         diffs = compare_at_shapes(sessions['dynamic'], module, shapes)
     for (height, width), diff in diffs.items():
         print(f'dynamic file vs PyTorch at {height}x{width}: max abs diff {diff:.3e}')
+        if args.fp64:
+            print(f"  PyTorch float32 vs float64 there: {fp32_error(module, height, width):.3e}")
     worst = max(diffs.values())
     if not worst <= args.atol:
         raise ToolError(f'the dynamic file differs from PyTorch by {worst:.3e} > {args.atol:g}')

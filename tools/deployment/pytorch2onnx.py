@@ -128,6 +128,7 @@ def export(args, module):
     from mmseg_rga.tooling.onnx_export import export_onnx
 
     out = args.out or osp.splitext(args.checkpoint)[0] + '.onnx'
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     sample = torch.randn(2 if args.dynamic else 1, 3, *args.shape)
     try:
         export_onnx(module, sample, out, args.exporter, args.dynamic, args.opset)
