@@ -27,6 +27,12 @@ def _is_compiling_fn():
 is_compiling = _is_compiling_fn()
 
 
+def in_export_trace() -> bool:
+    """Whether torch.onnx is exporting (either exporter) or torch.jit is tracing: shapes are then
+    values of the graph, and a Python number read from one would freeze it."""
+    return bool(torch.onnx.is_in_onnx_export() or torch.jit.is_tracing())
+
+
 def _release() -> tuple:
     major, minor = torch.__version__.split('+')[0].split('.')[:2]
     return int(major), int(minor)
@@ -66,6 +72,17 @@ def onnx_dynamo_export() -> bool:
     except (TypeError, ValueError):
         return False
     return 'dynamo' in params and hasattr(getattr(torch, 'export', None), 'Dim')
+
+
+def onnx_torchscript_kwargs() -> dict:
+    """What selects torch.onnx's TorchScript exporter: ``dynamo=False`` where ``torch.onnx.export``
+    takes ``dynamo`` (torch >= 2.5; True by default from torch 2.9), nothing before (torch < 2.5
+    has only that exporter)."""
+    try:
+        params = inspect.signature(torch.onnx.export).parameters
+    except (TypeError, ValueError):
+        return {}
+    return dict(dynamo=False) if 'dynamo' in params else {}
 
 
 def require(available: bool, what: str, added_in: str) -> None:

@@ -58,17 +58,23 @@ COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration / R
 SHAPES = {  # small values for size flags: --flag -> values
     '--shape': ['64', '128'], '--size': ['9'], '--nodes': ['5', '9'], '--channels': ['16'],
     '--batch': ['1'], '--reps': ['1'], '--repeats': ['1'], '--crop-batch': ['2'],
+    '--check-shape': ['40', '72'],
 }
 
 
 def _replace_flag(tokens, flag, values):
-    if flag not in tokens:
-        return tokens
-    i = tokens.index(flag)
-    j = i + 1
-    while j < len(tokens) and not tokens[j].startswith('--'):
-        j += 1
-    return tokens[:i + 1] + values + tokens[j:]
+    """Every occurrence of ``flag``'s values replaced by ``values``."""
+    out, i = [], 0
+    while i < len(tokens):
+        out.append(tokens[i])
+        if tokens[i] == flag:
+            out += values
+            i += 1
+            while i < len(tokens) and not tokens[i].startswith('--'):
+                i += 1
+            continue
+        i += 1
+    return out
 
 
 def _shrink(tokens):

@@ -1,7 +1,8 @@
 """What needs a newer torch than the floor stack's says so in one line instead of crashing or
 estimating wrong: the memory estimator (fake tensors), its ``--amp`` (CPU autocast in fp16) and
-the ONNX export (test_export.py). The missing features are simulated on a torch that has them, so
-each refusal is checked on every stack; where the torch really lacks one, the tool itself runs."""
+the ONNX export's dynamo exporter (test_pytorch2onnx.py). The missing features are simulated on
+a torch that has them, so each refusal is checked on every stack; where the torch really lacks
+one, the tool itself runs."""
 import re
 import subprocess
 import sys

@@ -19,6 +19,10 @@ sampling weights (:func:`roi_align_matrix`, the arithmetic of mmcv's ``roi_align
 pool_mode='avg')`` kernel, its boundary rules included; replicate padding folded in as index
 clamping). Two matmuls: plain autograd, any dtype (bf16 under autocast), visible to torch.export,
 torch.compile and ONNX. At (H, W) == (h, w) nothing is resampled: :meth:`pool` returns its input.
+
+While ONNX export traces the block the matrices are built inside the graph from the runtime
+size (:mod:`.fixed_size_graph`, the same matrices bit for bit), so one exported file takes every
+input size; eager and compiled PyTorch use the cached matrices.
 """
 import math
 from collections import OrderedDict
@@ -30,7 +34,8 @@ from mmseg.models.utils import resize
 from torch import Tensor
 
 from ..checks import InputError
-from ..compat import is_compiling
+from ..compat import in_export_trace, is_compiling
+from .fixed_size_graph import graph_matrices
 
 #: Pooling matrices kept per FixedSizePool, per (H, W, dtype, device) (least recently used out).
 MATRIX_CACHE_SIZE = 8
@@ -133,8 +138,15 @@ class FixedSizePool(nn.Module):
         return pair
 
     def pool(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, h, w) in x's dtype; the input itself when (H, W) == (h, w)."""
+        """(B, C, H, W) -> (B, C, h, w) in x's dtype; the input itself when (H, W) == (h, w).
+
+        Under ONNX export the matrices are computed in the graph from x's runtime size (and
+        applied at every size, the pooled one included: the graph holds no branch on it)."""
         height, width = x.shape[-2:]
+        if in_export_trace():
+            rows, cols = graph_matrices(height, width, self.pooled_size, self.align_corners,
+                                        x.dtype, x.device)
+            return torch.matmul(torch.matmul(rows, x), cols.t())
         if (height, width) == self.pooled_size:
             return x
         rows, cols = self.matrices(height, width, x.dtype, x.device)
@@ -144,8 +156,9 @@ class FixedSizePool(nn.Module):
         return torch.matmul(torch.matmul(rows, x), cols.t())
 
     def unpool(self, gate: Tensor, size: Tuple[int, int]) -> Tensor:
-        """Resize a (B, K, h, w) gate to (B, K, *size) bilinearly; identity at the pooled size."""
-        if tuple(gate.shape[-2:]) == tuple(size):
+        """Resize a (B, K, h, w) gate to (B, K, *size) bilinearly; identity at the pooled size
+        (under ONNX export ``size`` is the runtime size: always resized, an identity there)."""
+        if not in_export_trace() and tuple(gate.shape[-2:]) == tuple(size):
             return gate
         return resize(gate, size=tuple(size), mode='bilinear',
                       align_corners=self.align_corners, warning=False)

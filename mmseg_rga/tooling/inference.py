@@ -2,17 +2,21 @@
 from typing import Optional
 
 
-def _dataset_meta(model, meta: dict) -> dict:
-    """``init_model``'s dataset_meta: the checkpoint's, else mmseg's classes for the class count."""
+def classes_and_palette(num_classes: int) -> dict:
+    """Classes and palette of the first mmseg dataset with ``num_classes`` (else Cityscapes')."""
     from mmseg.utils import dataset_aliases, get_classes, get_palette
 
+    name = next((n for n in dataset_aliases if len(get_classes(n)) == num_classes), 'cityscapes')
+    return dict(classes=get_classes(name), palette=get_palette(name))
+
+
+def _dataset_meta(model, meta: dict) -> dict:
+    """``init_model``'s dataset_meta: the checkpoint's, else mmseg's classes for the class count."""
     if 'dataset_meta' in meta:
         return meta['dataset_meta']
     if 'CLASSES' in meta:  # written by mmseg 0.x
         return dict(classes=meta['CLASSES'], palette=meta['PALETTE'])
-    num_classes = model.decode_head.num_classes
-    name = next((n for n in dataset_aliases if len(get_classes(n)) == num_classes), 'cityscapes')
-    return dict(classes=get_classes(name), palette=get_palette(name))
+    return classes_and_palette(model.decode_head.num_classes)
 
 
 def load_model(config: str, checkpoint: Optional[str], device: str = 'cpu', slide: bool = False,
