@@ -45,7 +45,8 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_KEY" ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || { log "creating $VENV with $("$PYTHON" -V)"; "$PYTHON" -m venv "$VENV"; }
-export PATH="$PWD/$VENV/bin:$PATH" PIP_DISABLE_PIP_VERSION_CHECK=1
+VENV=$(cd "$VENV" && pwd)  # absolute: first on PATH from here on
+export PATH="$VENV/bin:$PATH" PIP_DISABLE_PIP_VERSION_CHECK=1
 hash -r
 
 torch_cmd=$(substitute X <<<"$torch_line")
