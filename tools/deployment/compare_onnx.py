@@ -1,4 +1,4 @@
-"""mIoU of an exported ONNX file in onnxruntime and of its PyTorch model, on the config's test set.
+r"""mIoU of an exported ONNX file in onnxruntime and of its PyTorch model, on the config's test set.
 
 Both run whole-image inference on the same preprocessed images (the config's test pipeline and
 ``model.data_preprocessor``): PyTorch through the model's ``test_step`` with

@@ -1,4 +1,4 @@
-"""Segment images with an exported ONNX file (tools/deployment/pytorch2onnx.py) in onnxruntime.
+r"""Segment images with an exported ONNX file (tools/deployment/pytorch2onnx.py) in onnxruntime.
 
 Each image goes through the config's test pipeline (its Resize) and ``model.data_preprocessor``
 (BGR -> RGB, mean, std), the graph gives the logits, and the label map is resized back to the

@@ -1,4 +1,4 @@
-"""Export a segmentor (mmseg config + checkpoint) to ONNX in whole-image mode and check it.
+r"""Export a segmentor (mmseg config + checkpoint) to ONNX in whole-image mode and check it.
 
 The graph maps a normalized RGB image batch (B, 3, H, W), i.e. what the model's
 data_preprocessor hands to the network, to logits (B, num_classes, H, W) (``encode_decode`` with
