@@ -146,9 +146,9 @@ def checkpoint_loading(unsafe: bool = False) -> Iterator[None]:
     """Within the block, every checkpoint mmengine loads goes through the allowlist.
 
     Local files use :func:`load_from_local_safely` (registered for mmengine's ``''`` scheme and
-    restored to :func:`load_from_local` afterwards); other schemes use torch's default
-    (weights-only with :data:`SAFE_GLOBALS` registered). ``unsafe=True`` loads local files
-    fully, after a warning.
+    restored to :func:`load_from_local` afterwards); other schemes keep mmengine's loaders and
+    torch's default: weights only with :data:`SAFE_GLOBALS` registered from torch 2.6, full
+    unpickling before. ``unsafe=True`` loads local files fully, after a warning.
     """
     if unsafe:
         print_log('--unsafe-load: checkpoints are unpickled fully; a file from an untrusted '
