@@ -76,8 +76,10 @@ log "mmseg_rga from this checkout"
   > "$tmp/requirements.txt"
 numpy_pin=()
 if [ "$(printf '%s\n' "$TORCH" 2.2 | sort -V | head -n 1)" != 2.2 ]; then
-  echo "numpy<2" > "$tmp/numpy.txt"  # torch <= 2.1 is built against numpy 1.x
-  numpy_pin=(-c "$tmp/numpy.txt")
+  # torch <= 2.1 is built against numpy 1.x: the GPU recipe's constraints (numpy<2, an opencv
+  # that keeps it), not the main stack's pins (opencv-python 5.1 needs numpy 2)
+  [ "$PINS" = requirements/pinned.txt ] && PINS=requirements/gpu.txt
+  numpy_pin=(-c requirements/gpu.txt)
 fi
 log "resolving $(tr '\n' ' ' < "$tmp/requirements.txt")(constraints: $PINS)"
 "${PIP[@]}" install -q --dry-run --ignore-installed --report "$tmp/report.json" \
