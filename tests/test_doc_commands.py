@@ -40,7 +40,7 @@ SKIPPED = {  # pattern -> why it cannot run here
                           'them; CI runs it',
     r'^make test': 'runs the test suite, which this test is part of',
     r'^make env$': 'sets up .venv; `make test`, which runs this test, has just run it',
-    r'^make env-floor$': 'builds .venv-floor (Python 3.9, torch 2.0.1, mmcv compiled); CI runs it',
+    r'^make env-floor$': 'builds .venv-floor (the README\'s GPU recipe, Python 3.10); CI runs it',
     r'^make lint$': 'ruff over the repo: a check of the source, nothing to run at a tiny size',
     r'slurm_(train|test)\.sh': 'needs a Slurm cluster (srun)',
     r'--device cuda': 'needs a CUDA GPU',

@@ -20,6 +20,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
+from tool_runner import forkable, run_forked
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
 from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
@@ -93,17 +94,21 @@ def run_tool(args, cwd, timeout=300, env=None, check=True):
     # slower under load (torchrun sets the same for the distributed test).
     full_env['OMP_NUM_THREADS'] = '1'
     full_env.update(env or {})
-    if args[0].endswith('.py'):
+    if str(args[0]).endswith('.py'):
         args = [sys.executable] + args
     start = time.time()
-    proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
-    out = proc.stdout + proc.stderr
+    if forkable(args, full_env):  # the same run, less the framework's import
+        returncode, stdout, stderr = run_forked(args, cwd, full_env, timeout)
+    else:
+        proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
+        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    out = stdout + stderr
     seconds = time.time() - start
-    print(f'$ {" ".join(map(str, args[:3]))} ... ({seconds:.1f}s, rc={proc.returncode})')
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed (rc={proc.returncode}):\n{out[-6000:]}')
-    return proc.returncode, out
+    print(f'$ {" ".join(map(str, args[:3]))} ... ({seconds:.1f}s, rc={returncode})')
+    if check and returncode != 0:
+        raise AssertionError(f'{args} failed (rc={returncode}):\n{out[-6000:]}')
+    return returncode, out
 
 
 def train_cmd(config, work_dir, data_root, *extra, **opts):

@@ -52,8 +52,11 @@ def _offline_env(**extra):
 @pytest.fixture(scope='module')
 def wheelhouse(tmp_path_factory):
     out = tmp_path_factory.mktemp('wheelhouse') / f'{PYTAG}-torch-{TORCH}'
+    # A user's top-level make: under `make test` the inherited MAKELEVEL would add
+    # "make[1]: Leaving directory" after the summary line.
+    env = {k: v for k, v in os.environ.items() if k not in ('MAKELEVEL', 'MAKEFLAGS', 'MFLAGS')}
     stdout, _ = _run(['make', 'wheelhouse', f'PYTHON={sys.executable}', f'TORCH={TORCH}',
-                   f'WHEELHOUSE={out}'], cwd=REPO)
+                      f'WHEELHOUSE={out}'], cwd=REPO, env=env)
     print(stdout.splitlines()[-1])
     return out, stdout
 

@@ -12,7 +12,7 @@
 # shape stops the script. Then the test requirements, under the recipe's constraints.
 # `bash tools/setup_floor_env.sh --print` only prints the lines it would run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f "$0")")/.."
 VENV=${VENV:-.venv-floor}
 README=${README:-README.md}
 PYTHON=${PYTHON:-python3.10}

@@ -10,15 +10,21 @@ distributions need stay out too. Prints the URL pip resolved for each, mmcv left
 wheelhouse has its own build).
 
 It runs in the Python the wheelhouse is for, which has neither torch nor mmseg_rga's
-requirements: the standard library and pip's own copy of ``packaging`` only.
+requirements: the standard library and ``packaging``, or pip's own copy of it where ``packaging``
+is not installed (importing pip in a process that later imports setuptools, as torch's inductor
+does, leaves distutils to the standard library on Python < 3.12 and setuptools refuses it).
 """
 import json
 import sys
 import zipfile
 from typing import Dict, Iterable, List, Set
 
-from pip._vendor.packaging.requirements import Requirement
-from pip._vendor.packaging.utils import canonicalize_name
+try:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
 
 
 def _names(text: str) -> Set[str]:

@@ -1,0 +1,156 @@
+"""``python tools/X.py ARGS`` for the tests, without paying the framework's import for each run.
+
+A tool's process spends most of a tiny run importing torch, mmengine, mmcv and mmseg (6-10 s on
+2 cores), and the suite runs a few hundred of them. A server process (this file, run as a
+script) imports those once and forks one child per run; the child is the tool's process: its
+own cwd, environment, argv, ``sys.path[0]`` (the tool's folder, then PYTHONPATH), stdout and
+stderr files, warnings filter from PYTHONWARNINGS, exit code (``SystemExit``, or 1 with the
+traceback on stderr, as Python does), atexit handlers. The fork is a copy of the server, which
+has run nothing, so no state passes between runs.
+
+A run whose environment differs from the server's in anything else than ``FORK_SAFE`` (what is
+read at import, such as thread counts, cannot change after it) runs as a real subprocess, as
+does everything with ``MMSEG_RGA_TEST_NO_FORK=1``.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FORK_SAFE = {'PYTHONWARNINGS', 'PYTHONPATH', 'PORT', 'PYTHON'}
+PRELOAD = ('torch', 'numpy', 'cv2', 'mmengine.runner', 'mmcv.ops', 'mmseg.models', 'mmseg.apis',
+           'mmseg.datasets', 'mmseg.evaluation', 'mmseg_rga')
+_server = {}
+START = {}  # the server's warnings filters and sys.path (less its own folder) before it imports
+_lock = threading.Lock()
+
+
+def forkable(argv, env) -> bool:
+    """Whether ``argv`` (``[python, tool.py, ...]``) may run in a fork of the server."""
+    if os.environ.get('MMSEG_RGA_TEST_NO_FORK') == '1' or not hasattr(os, 'fork'):
+        return False
+    if len(argv) < 2 or argv[0] != sys.executable or not str(argv[1]).endswith('.py'):
+        return False
+    base = _base_env()
+    changed = {k for k in set(env) | set(base) if env.get(k) != base.get(k)}
+    return changed <= FORK_SAFE
+
+
+def _base_env():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
+    env['OMP_NUM_THREADS'] = '1'
+    return env
+
+
+def _start():
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve())],
+                            cwd=tempfile.gettempdir(), env=_base_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ready = proc.stdout.readline()
+    assert ready.strip() == 'ready', f'the tool runner did not start: {ready!r}'
+    return proc
+
+
+def run_forked(argv, cwd, env, timeout):
+    """Run ``argv`` in a fork of the server: ``(returncode, stdout, stderr)``; raises
+    ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the run is killed)."""
+    with _lock:
+        if 'proc' not in _server or _server['proc'].poll() is not None:
+            _server['proc'] = _start()
+        proc = _server['proc']
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = os.path.join(tmp, 'out'), os.path.join(tmp, 'err')
+            request = dict(argv=[str(a) for a in argv[1:]], cwd=str(cwd), env=env, out=out,
+                           err=err)
+            proc.stdin.write(json.dumps(request) + '\n')
+            proc.stdin.flush()
+            pid = json.loads(proc.stdout.readline())['pid']
+            killed = threading.Event()
+            timer = threading.Timer(timeout, lambda: (killed.set(), os.kill(pid, 9)))
+            timer.start()
+            try:
+                rc = json.loads(proc.stdout.readline())['rc']
+            finally:
+                timer.cancel()
+            stdout = Path(out).read_text(errors='replace')
+            stderr = Path(err).read_text(errors='replace')
+    if killed.is_set():
+        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
+    return rc, stdout, stderr
+
+
+def _child(request):
+    """The tool's process: never returns."""
+    import atexit
+    import runpy
+    import traceback
+    import warnings
+    code = 1
+    try:
+        for fd, path in ((1, request['out']), (2, request['err'])):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, 'w', encoding='utf-8', closefd=False)
+        sys.stderr = open(2, 'w', encoding='utf-8', closefd=False, buffering=1)
+        os.chdir(request['cwd'])
+        os.environ.clear()
+        os.environ.update(request['env'])
+        script = request['argv'][0]
+        extra = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+        sys.path[:] = [os.path.dirname(os.path.abspath(script))] + extra + START['path']
+        warnings.filters[:] = START['filters']
+        sys.warnoptions[:] = [o for o in os.environ.get('PYTHONWARNINGS', '').split(',') if o]
+        for option in sys.warnoptions:
+            warnings._setoption(option)  # as the interpreter's start does
+        sys.argv = list(request['argv'])
+        try:
+            runpy.run_path(script, run_name='__main__')
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except BaseException:  # noqa: B036  what Python does with an uncaught exception
+            traceback.print_exc()
+            code = 1
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(code)
+
+
+def _serve():
+    import warnings
+    START.update(filters=list(warnings.filters), path=sys.path[1:])  # as Python starts a tool
+    sys.path.insert(0, str(REPO))
+    import importlib
+    for name in PRELOAD:
+        importlib.import_module(name)
+    print('ready', flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        print(json.dumps({'pid': pid}), flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({'rc': os.waitstatus_to_exitcode(status)}), flush=True)
+
+
+if __name__ == '__main__':
+    _serve()
