@@ -3,19 +3,16 @@
 No timing assertions: the numbers are the scripts' output, not something a test can check.
 """
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tool_runner import run_python
 
 TOOLS = Path(__file__).resolve().parents[1] / 'tools' / 'analysis_tools'
 
 
 def _run(script, *args, timeout=600):
-    proc = subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    proc = run_python([TOOLS / script, *args], timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -1,14 +1,13 @@
 """tools/analysis_tools/estimate_memory.py and mmseg_rga/analysis/{storage_trace, cuda_allocator,
 cuda_autocast, memory_estimate, segmentor_memory, published_memory}.py: tiny models, CPU."""
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tool_runner import run_python
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from mmseg_rga.analysis.cuda_allocator import CachingAllocator
@@ -196,8 +195,7 @@ def test_published_memory_is_read_from_mmseg_metafiles(tmp_path):
 
 
 def _run(*args):
-    proc = subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True,
-                          text=True, timeout=300, cwd=str(ROOT.parent))
+    proc = run_python([TOOL, *args], timeout=300, cwd=ROOT.parent)
     return proc.returncode, proc.stdout, proc.stderr
 
 

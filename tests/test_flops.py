@@ -4,12 +4,11 @@ Conventions are mmengine's (1 FLOP = 1 multiply-add): a 1x1 conv costs Cin*Cout*
 eval BatchNorm 2 per element, a bilinear resize 4 per output element; ReLU, sigmoid, means and the
 gating products cost nothing.
 """
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from tool_runner import run_python
 
 from mmseg_rga.analysis import count_flops
 from mmseg_rga.models import RGABlock
@@ -58,8 +57,7 @@ def test_relation_counts_the_cheaper_order():
 
 
 def _tool(*args):
-    return subprocess.run([sys.executable, str(REPO / 'tools' / 'analysis_tools' / 'get_flops.py'),
-                           *map(str, args)], capture_output=True, text=True, cwd=REPO)
+    return run_python([REPO / 'tools' / 'analysis_tools' / 'get_flops.py', *args], cwd=REPO)
 
 
 def test_get_flops_block_sweep_matches_direct_counts():

@@ -3,16 +3,14 @@
 checkpoint, and none of them does what it was made for (its marker stays absent)."""
 import io
 import json
-import os
 import pickle
-import subprocess
-import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import hostile_checkpoints as hostile
 import pytest
+import tool_runner
 import torch
 from hostile_checkpoints import CASES, HB, call, glob, mmengine_like_checkpoint, protocol2, text
 
@@ -160,10 +158,7 @@ def test_unsafe_load_reads_a_trusted_torchscript_archive_as_its_weights(tmp_path
 
 
 def run_python(args, cwd, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'LOCAL_RANK')}
-    env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = tool_runner.run_python(args, cwd=cwd, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -4,13 +4,12 @@ import argparse
 import logging
 import os.path as osp
 import shlex
-import subprocess
-import sys
 
 import pytest
 import torch
 from doc_commands import collect
 from mmengine.config import Config, DictAction
+from tool_runner import run_python
 
 from mmseg_rga.models import RGABlock
 from mmseg_rga.testing import OfficialRGAModule, randomize_bn_stats
@@ -21,8 +20,7 @@ PREFIX = 'backbone.rga_att4.'  # the official checkpoints' key of the module on 
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO)
+    return run_python([TOOL, *args], cwd=REPO)
 
 
 def test_converts_an_official_checkpoint(tmp_path):
@@ -111,8 +109,7 @@ def test_the_documented_example_loads_rga_att4_into_the_c5_neck(tmp_path):
     torch.save({'state_dict': state, 'epoch': 600}, tmp_path / 'official.pth.tar')
     tool_at = next(i for i, t in enumerate(convert) if t.endswith('convert_official_rga.py'))
     src, dst = convert[tool_at + 1], convert[tool_at + 2]
-    proc = subprocess.run([sys.executable, TOOL, *convert[tool_at + 1:]], capture_output=True,
-                          text=True, cwd=tmp_path)
+    proc = run_python([TOOL, *convert[tool_at + 1:]], cwd=tmp_path)
     assert proc.returncode == 0 and src == 'official.pth.tar', proc.stderr
     options = _options(train)
     assert options.pop('load_from') == dst

@@ -3,14 +3,13 @@ onnx_inference.py (image -> the config's resize and normalization -> onnxruntime
 PNG and overlay) gives PyTorch's label map; compare_onnx.py prints both mIoUs on a generated
 test set; benchmark_onnx.py times a static and a dynamic file."""
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from onnx_models import write_tiny_model
+from tool_runner import run_python
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / 'tools' / 'deployment'
@@ -32,8 +31,7 @@ pytest.importorskip('onnx')
 
 
 def _run(tool, *args):
-    return subprocess.run([sys.executable, str(tool), *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO)
+    return run_python([tool, *args], cwd=REPO)
 
 
 @pytest.fixture(scope='module')

@@ -2,13 +2,12 @@
 one file exported with --dynamic matches PyTorch at sizes of other aspect ratios (the RGA pooling
 matrices computed in the graph), a static file takes its one size, the dynamo exporter (torch >=
 2.5) writes fixed-size files, and bad inputs end in one line."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from onnx_models import TINY_PSP_CONFIG, whole_logits, write_tiny_model
+from tool_runner import run_python
 
 from mmseg_rga.compat import onnx_dynamo_export
 
@@ -17,8 +16,7 @@ TOOL = REPO / 'tools' / 'deployment' / 'pytorch2onnx.py'
 
 
 def _tool(*args):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO)
+    return run_python([TOOL, *args], cwd=REPO)
 
 
 @pytest.fixture(scope='module')

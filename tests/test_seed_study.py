@@ -8,6 +8,7 @@ import sys
 
 import cv2
 import pytest
+from tool_runner import run_python
 
 from mmseg_rga.tooling.errors import ToolError
 
@@ -75,9 +76,9 @@ def test_summarize_paired_statistics():
 
 
 def test_bad_flags_exit_cleanly():
-    proc = subprocess.run([sys.executable, TOOL, '--seeds', '0'], capture_output=True, text=True)
+    proc = run_python([TOOL, '--seeds', '0'])
     assert proc.returncode != 0 and '--seeds must be >= 1' in proc.stderr
-    proc = subprocess.run([sys.executable, TOOL, '--jobs', '0'], capture_output=True, text=True)
+    proc = run_python([TOOL, '--jobs', '0'])
     assert proc.returncode != 0 and '--jobs must be >= 1' in proc.stderr
 
 

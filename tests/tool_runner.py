@@ -84,6 +84,20 @@ def run_forked(argv, cwd, env, timeout):
     return rc, stdout, stderr
 
 
+def run_python(args, cwd=None, timeout=600, env=None):
+    """``python ARGS`` (a tool and its arguments) as ``subprocess.run(..., capture_output=True,
+    text=True)`` returns it, in a fork where it can; ``env`` defaults to this process's
+    environment with one OpenMP thread and no PYTHONPATH."""
+    argv = [sys.executable, *map(str, args)]
+    env = _base_env() if env is None else env
+    cwd = str(cwd or os.getcwd())
+    if forkable(argv, env):
+        returncode, stdout, stderr = run_forked(argv, cwd, env, timeout)
+        return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def _child(request):
     """The tool's process: never returns."""
     import atexit
