@@ -11,8 +11,9 @@ than ``--max-differ`` of the pixels differ::
     python tools/deployment/mmdeploy_check.py configs/rga/fcn_rga_cityscapes.py \\
         --work-dir work_dirs/mmdeploy
 
-Needs ``mmdeploy==1.3.1`` (``make mmdeploy`` builds ``.venv-mmdeploy``: the floor stack plus
-MMDeploy, whose wheels stop at Python 3.11 and whose CI stops at torch 2.0).
+Needs ``mmdeploy==1.3.1`` beside the floor stack (Python 3.10, torch 2.1.2, numpy < 2, mmcv
+2.1.0), in a venv of its own: MMDeploy pins protobuf <= 3.20.2, its runtime wheels stop at
+Python 3.11 and its CI at torch 2.0.
 """
 import argparse
 import os
@@ -88,7 +89,8 @@ def main(argv=None):
     try:
         from mmdeploy.apis import inference_model, torch2onnx
     except ImportError as err:
-        raise ToolError(f'mmdeploy_check.py needs mmdeploy 1.3.1 (make mmdeploy): {err}') from None
+        raise ToolError(f'mmdeploy_check.py needs mmdeploy 1.3.1 (pip install mmdeploy==1.3.1): '
+                        f'{err}') from None
     import torch
     from mmengine.config import Config
     from mmseg.apis import inference_model as mmseg_inference
