@@ -4,12 +4,13 @@
 (``configs/deploy/segmentation_onnxruntime_dynamic.py``: opset 13, dynamic batch, height and
 width, argmax in the graph), ``mmdeploy.apis.inference_model`` runs the file through MMDeploy's
 ONNX Runtime wrapper, and the label map is compared pixel by pixel with mmseg's
-``inference_model`` in whole-image mode. Without ``--checkpoint`` the model has random weights
-(saved to the work dir); without ``--image`` a generated street scene is used. Exits 1 when more
-than ``--max-differ`` of the pixels differ::
+``inference_model`` in whole-image mode, both without the config's test-time Resize. Without
+``--checkpoint`` the model has random weights (saved to the work dir); without ``--image`` a
+generated street scene is used; ``--check-size`` runs the same file on generated scenes of other
+sizes. Exits 1 when more than ``--max-differ`` of the pixels differ::
 
     python tools/deployment/mmdeploy_check.py configs/rga/fcn_rga_cityscapes.py \\
-        --work-dir work_dirs/mmdeploy
+        --check-size 97 300 --work-dir work_dirs/mmdeploy
 
 Needs ``mmdeploy==1.3.1`` beside the floor stack (Python 3.10, torch 2.1.2, numpy < 2, mmcv
 2.1.0), in a venv of its own: MMDeploy pins protobuf <= 3.20.2, its runtime wheels stop at
@@ -37,6 +38,9 @@ def parse_args(argv=None):
     parser.add_argument('--image', help='image file (default: a generated scene)')
     parser.add_argument('--size', type=positive_int, nargs=2, default=(128, 256),
                         metavar=('H', 'W'), help='of the generated scene (default 128 256)')
+    parser.add_argument('--check-size', type=positive_int, nargs=2, action='append', default=[],
+                        metavar=('H', 'W'), help='also run the same file on a generated scene '
+                        'of this size (repeatable)')
     parser.add_argument('--deploy-cfg', default=DEPLOY_CFG, help='MMDeploy deploy config')
     parser.add_argument('--work-dir', default='work_dirs/mmdeploy')
     parser.add_argument('--max-differ', type=float, default=1e-3,
@@ -56,6 +60,10 @@ def model_config(path):
     from mmengine.config import Config
     cfg = Config.fromfile(path)
     cfg.default_scope = 'mmseg'
+    # No test-time Resize, so that the image is the network's input: MMDeploy (with_argmax)
+    # resizes the label map to the image (nearest), mmseg the logits (bilinear), which differ
+    # wherever the two sizes do.
+    cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
     cfg.model.test_cfg = dict(mode='whole')
     cfg.model.pop('pretrained', None)
     cfg.model.backbone.pop('init_cfg', None)
@@ -75,34 +83,20 @@ def pytorch_model(cfg, checkpoint, work_dir):
     return revert_sync_batchnorm(init_model(cfg, checkpoint, 'cpu')).eval(), checkpoint
 
 
-def scene(args):
-    if args.image:
-        return args.image
+def scene(work_dir, size):
+    """A generated street scene of ``size`` (H, W) under ``work_dir``."""
     from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
-    root = osp.join(args.work_dir, 'scene')
-    generate_synthetic_cityscapes(root, num_train=1, num_val=1, image_size=tuple(args.size))
+    root = osp.join(work_dir, f'scene_{size[0]}x{size[1]}')
+    generate_synthetic_cityscapes(root, num_train=1, num_val=1, image_size=tuple(size))
     return str(next(Path(root, 'leftImg8bit', 'val').rglob('*.png')))
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        from mmdeploy.apis import inference_model, torch2onnx
-    except ImportError as err:
-        raise ToolError(f'mmdeploy_check.py needs mmdeploy 1.3.1 (pip install mmdeploy==1.3.1): '
-                        f'{err}') from None
+def compare(cfg, deploy_cfg, onnx_file, model, image, max_differ):
+    """MMDeploy's label map of ``image`` against mmseg's: prints and checks the differing
+    fraction."""
     import torch
-    from mmengine.config import Config
+    from mmdeploy.apis import inference_model
     from mmseg.apis import inference_model as mmseg_inference
-
-    os.makedirs(args.work_dir, exist_ok=True)
-    cfg = model_config(args.config)
-    model, checkpoint = pytorch_model(cfg, args.checkpoint, args.work_dir)
-    image = scene(args)
-    deploy_cfg = Config.fromfile(args.deploy_cfg)
-    torch2onnx(image, args.work_dir, 'end2end.onnx', deploy_cfg, cfg, checkpoint, 'cpu')
-    onnx_file = osp.join(args.work_dir, 'end2end.onnx')
-    print(f'mmdeploy.apis.torch2onnx wrote {onnx_file}')
     (result,) = inference_model(cfg, deploy_cfg, [onnx_file], image, 'cpu')
     theirs = result.pred_sem_seg.data.squeeze()
     with torch.no_grad():
@@ -112,9 +106,29 @@ def main(argv=None):
     differ = float((theirs.to(ours.dtype) != ours).float().mean())
     print(f'MMDeploy onnxruntime vs PyTorch label map ({ours.shape[0]}x{ours.shape[1]}): '
           f'{differ:.4%} of the pixels differ')
-    if differ > args.max_differ:
-        raise ToolError(f'{differ:.4%} of the pixels differ (> {args.max_differ:.4%})')
+    if differ > max_differ:
+        raise ToolError(f'{differ:.4%} of the pixels differ (> {max_differ:.4%})')
 
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        from mmdeploy.apis import torch2onnx
+    except ImportError as err:
+        raise ToolError(f'mmdeploy_check.py needs mmdeploy 1.3.1 (pip install mmdeploy==1.3.1): '
+                        f'{err}') from None
+    from mmengine.config import Config
+
+    os.makedirs(args.work_dir, exist_ok=True)
+    cfg = model_config(args.config)
+    model, checkpoint = pytorch_model(cfg, args.checkpoint, args.work_dir)
+    image = args.image or scene(args.work_dir, args.size)
+    deploy_cfg = Config.fromfile(args.deploy_cfg)
+    torch2onnx(image, args.work_dir, 'end2end.onnx', deploy_cfg, cfg, checkpoint, 'cpu')
+    onnx_file = osp.join(args.work_dir, 'end2end.onnx')
+    print(f'mmdeploy.apis.torch2onnx wrote {onnx_file}')
+    for each in [image] + [scene(args.work_dir, size) for size in args.check_size]:
+        compare(cfg, deploy_cfg, onnx_file, model, each, args.max_differ)
 
 if __name__ == '__main__':
     os.environ.setdefault('PYTHONWARNINGS', 'ignore')
