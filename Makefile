@@ -13,7 +13,8 @@ FLOOR_VENV ?= .venv-floor
 PYENV_ROOT ?= $(HOME)/.pyenv
 FLOOR_PYTHON ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python3.10)))
 
-.PHONY: env test test-fast env-floor test-floor demo demo-tiny benchmark lint wheelhouse
+.PHONY: env test test-fast env-floor test-floor env-mmdeploy test-mmdeploy demo demo-tiny benchmark \
+	lint wheelhouse
 
 env:
 	VENV=$(VENV) bash tools/setup_env.sh
@@ -32,6 +33,16 @@ env-floor:
 # in the floor venv, where the recipe installed this checkout (`pip install -e .`)
 test-floor: env-floor
 	$(FLOOR_VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow or floor"
+
+# MMDeploy 1.3.1 on the floor stack in a venv of its own (it pins protobuf <= 3.20.2; not CI), and
+# tools/deployment/mmdeploy_check.py run there by tests/test_mmdeploy_check.py
+MMDEPLOY_VENV ?= .venv-mmdeploy
+env-mmdeploy:
+	$(MAKE) env-floor FLOOR_VENV=$(MMDEPLOY_VENV)
+	$(MMDEPLOY_VENV)/bin/pip install -q -c requirements/gpu.txt mmdeploy==1.3.1
+
+test-mmdeploy: env-mmdeploy
+	MMDEPLOY_PYTHON=$(abspath $(MMDEPLOY_VENV))/bin/python $(MMDEPLOY_VENV)/bin/python -m pytest tests/test_mmdeploy_check.py
 
 demo: env
 	$(PYTHON) tools/demo.py

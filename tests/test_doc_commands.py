@@ -44,8 +44,8 @@ SKIPPED = {  # pattern -> why it cannot run here
     r'^make lint$': 'ruff over the repo: a check of the source, nothing to run at a tiny size',
     r'slurm_(train|test)\.sh': 'needs a Slurm cluster (srun)',
     r'--device cuda': 'needs a CUDA GPU',
-    r'mmdeploy_check\.py': 'needs MMDeploy 1.3.1 in a venv of its own: '
-                            'tests/test_mmdeploy_check.py runs it where MMDEPLOY_PYTHON names one',
+    r'mmdeploy_check\.py|^make (env|test)-mmdeploy$': 'MMDeploy 1.3.1 needs a venv of its own '
+        '(make env-mmdeploy, not CI); make test-mmdeploy runs tests/test_mmdeploy_check.py there',
 }
 COVERED = {  # pattern -> the test that runs it (at its --tiny / 2-iteration / ResNet-18 size)
     r'^make demo$|^python tools/demo\.py$|^make demo-tiny$': 'tests/test_demo.py',
