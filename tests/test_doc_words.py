@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP_DIRS = {'.git', '.venv', '.venv-floor', 'work_dirs', 'data', 'build', 'tmp'}
+SKIP_DIRS = {'.git', 'work_dirs', 'data', 'build', 'tmp'}  # and every .venv*: the make targets
 
 WORDS = [  # (what it is, pattern); case-insensitive
     ('an issue number', r'\bissues?\s+#?\d+'),
@@ -49,7 +49,8 @@ def _files(patterns):
     found = set()
     for pattern in patterns:
         found |= {p for p in REPO.glob(pattern)
-                  if p.is_file() and not SKIP_DIRS & set(p.relative_to(REPO).parts)}
+                  if p.is_file() and not any(part in SKIP_DIRS or part.startswith('.venv')
+                                             for part in p.relative_to(REPO).parts)}
     return sorted(found)
 
 
