@@ -21,7 +21,6 @@ forward pass or after the checkpoint hook. Each writes a marker file, the test s
 sends SIGKILL. After every kill, every ``.pth`` in the work dir must load (weights-only) and
 ``last_checkpoint`` must name one of them.
 """
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tool_runner import forkable, run_forked
+from tool_runner import forkable, run_forked, tool_env
 
 from mmseg_rga.engine import load_checkpoint_file
 
@@ -119,9 +118,7 @@ def assert_all_checkpoints_load(work_dir: Path):
 
 def run_until_killed(cmd, cwd, env, marker: Path, timeout=300) -> str:
     """Start a tool, SIGKILL it once ``marker`` appears; return its output."""
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ('PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
-    full_env.update(env, OMP_NUM_THREADS='1')
+    full_env = dict(tool_env(), **env)
     argv = [sys.executable, *map(str, cmd)]
     if forkable(argv, full_env, also=('KILL_POINT', 'KILL_MARKER')):
         returncode, stdout, stderr = run_forked(argv, cwd, full_env, timeout,

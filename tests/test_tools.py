@@ -20,7 +20,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
-from tool_runner import forkable, run_forked
+from tool_runner import forkable, run_forked, tool_env
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
 from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
@@ -88,11 +88,7 @@ def tiny_options(data_root, max_iters=4, val_interval=4):
 
 def run_tool(args, cwd, timeout=300, env=None, check=True):
     """Run a tool as a user would: from ``cwd`` (outside the repo), repo not on PYTHONPATH."""
-    full_env = {k: v for k, v in os.environ.items() if k not in (
-        'PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
-    # One thread per process: on 2 shared cores OpenMP's spinning threads made an iteration 10x
-    # slower under load (torchrun sets the same for the distributed test).
-    full_env['OMP_NUM_THREADS'] = '1'
+    full_env = tool_env()
     full_env.update(env or {})
     if str(args[0]).endswith('.py'):
         args = [sys.executable] + args

@@ -38,12 +38,15 @@ def forkable(argv, env, also=()) -> bool:
         return False
     if len(argv) < 2 or argv[0] != sys.executable or not str(argv[1]).endswith('.py'):
         return False
-    base = _base_env()
+    base = tool_env()
     changed = {k for k in set(env) | set(base) if env.get(k) != base.get(k)}
     return changed <= FORK_SAFE | set(also)
 
 
-def _base_env():
+def tool_env():
+    """A tool's environment in the tests: this one less PYTHONPATH and the launcher's rank
+    variables, one OpenMP thread (on 2 shared cores OpenMP's spinning threads made an iteration
+    10x slower under load; torchrun sets the same for the distributed test)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ('PYTHONPATH', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
     env['OMP_NUM_THREADS'] = '1'
@@ -52,7 +55,7 @@ def _base_env():
 
 def _start():
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve())],
-                            cwd=tempfile.gettempdir(), env=_base_env(),
+                            cwd=tempfile.gettempdir(), env=tool_env(),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ready = proc.stdout.readline()
     assert ready.strip() == 'ready', f'the tool runner did not start: {ready!r}'
@@ -110,7 +113,7 @@ def run_python(args, cwd=None, timeout=600, env=None):
     text=True)`` returns it, in a fork where it can; ``env`` defaults to this process's
     environment with one OpenMP thread and no PYTHONPATH."""
     argv = [sys.executable, *map(str, args)]
-    env = _base_env() if env is None else env
+    env = tool_env() if env is None else env
     cwd = str(cwd or os.getcwd())
     if forkable(argv, env):
         returncode, stdout, stderr = run_forked(argv, cwd, env, timeout)
