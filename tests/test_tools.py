@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
-from tool_runner import forkable, run_forked, tool_env
+from tool_runner import run, tool_env
 
 from mmseg_rga.datasets.synthetic import generate_synthetic_cityscapes
 from mmseg_rga.datasets.transforms import CheckSegLabelRange, LabelValueError
@@ -93,13 +92,8 @@ def run_tool(args, cwd, timeout=300, env=None, check=True):
     if str(args[0]).endswith('.py'):
         args = [sys.executable] + args
     start = time.time()
-    if forkable(args, full_env):  # the same run, less the framework's import
-        returncode, stdout, stderr = run_forked(args, cwd, full_env, timeout)
-    else:
-        proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
-                              timeout=timeout)
-        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
-    out = stdout + stderr
+    proc = run(args, cwd, timeout, full_env)  # forked where it can: less the framework's import
+    returncode, out = proc.returncode, proc.stdout + proc.stderr
     seconds = time.time() - start
     print(f'$ {" ".join(map(str, args[:3]))} ... ({seconds:.1f}s, rc={returncode})')
     if check and returncode != 0:

@@ -112,8 +112,13 @@ def run_python(args, cwd=None, timeout=600, env=None):
     """``python ARGS`` (a tool and its arguments) as ``subprocess.run(..., capture_output=True,
     text=True)`` returns it, in a fork where it can; ``env`` defaults to this process's
     environment with one OpenMP thread and no PYTHONPATH."""
-    argv = [sys.executable, *map(str, args)]
-    env = tool_env() if env is None else env
+    return run([sys.executable, *args], cwd, timeout, tool_env() if env is None else env)
+
+
+def run(argv, cwd, timeout, env):
+    """``argv`` as ``subprocess.run(..., capture_output=True, text=True)`` returns it, in a fork
+    of the server where ``forkable``."""
+    argv = [str(a) for a in argv]
     cwd = str(cwd or os.getcwd())
     if forkable(argv, env):
         returncode, stdout, stderr = run_forked(argv, cwd, env, timeout)
